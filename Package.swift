@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+// ossmount: mount an Alibaba Cloud OSS bucket through FUSE.
+// Target layout and import rules: docs/DESIGN.md.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "ossmount",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "OSSClient", targets: ["OSSClient"]),
+        .library(name: "CurlTransport", targets: ["CurlTransport"]),
+        .library(name: "ObjectStoreTesting", targets: ["ObjectStoreTesting"]),
+        .executable(name: "ossbench-micro", targets: ["ossbench-micro"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // C interop: headers plus target-prefixed shims for what Swift cannot import.
+        .target(name: "CFuse3", linkerSettings: [.linkedLibrary("fuse3")]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
+
+        .target(name: "OSSCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "ObjectStore", swiftSettings: strict),
+        .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore"], swiftSettings: strict),
+        .target(
+            name: "OSSClient",
+            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "CurlTransport",
+            dependencies: ["CCurl", "OSSClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "ossbench-micro", dependencies: ["OSSCrypto"], path: "scripts/bench/micro",
+            swiftSettings: strict),
+
+        // Test support: a tiny real HTTP/1.1 server (SwiftNIO) for transport and
+        // credential-fixture tests.
+        .target(
+            name: "HTTPFixture",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/HTTPFixture", swiftSettings: strict),
+        .testTarget(name: "OSSCryptoTests", dependencies: ["OSSCrypto"], swiftSettings: strict),
+        .testTarget(
+            name: "ObjectStoreTestingTests", dependencies: ["ObjectStoreTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "OSSClientTests",
+            dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CurlTransportTests", dependencies: ["CurlTransport", "HTTPFixture"], swiftSettings: strict),
+    ]
+)

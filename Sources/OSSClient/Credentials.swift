@@ -1,0 +1,80 @@
+// Credentials as values that cannot leak: the secret and the security token live
+// in `Secret`, whose every textual and reflective form is "<redacted>".
+import ObjectStore
+
+/// A string that never prints.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
+    private let value: String
+    public init(_ value: String) { self.value = value }
+    /// The only way to read it: at the point of use (signing).
+    public func reveal() -> String { value }
+    public var isEmpty: Bool { value.isEmpty }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+}
+
+public struct Credentials: Sendable, Hashable, CustomStringConvertible {
+    public var accessKeyId: String
+    public var accessKeySecret: Secret
+    public var securityToken: Secret?
+    /// When temporary credentials stop working, as seconds since the epoch.
+    public var expiration: Double?
+
+    public init(accessKeyId: String, accessKeySecret: String, securityToken: String? = nil, expiration: Double? = nil) {
+        self.accessKeyId = accessKeyId
+        self.accessKeySecret = Secret(accessKeySecret)
+        self.securityToken = securityToken.flatMap { $0.isEmpty ? nil : Secret($0) }
+        self.expiration = expiration
+    }
+
+    public var description: String {
+        "Credentials(accessKeyId: \(accessKeyId), secret: <redacted>\(securityToken == nil ? "" : ", token: <redacted>"))"
+    }
+
+    /// True when the credentials expire within `margin` seconds of `now`.
+    public func expires(within margin: Double, of now: Double) -> Bool {
+        guard let expiration else { return false }
+        return expiration - now <= margin
+    }
+}
+
+/// A source of credentials. `credentials()` is called before every request, so
+/// providers cache and must answer fast while their credentials are valid.
+public protocol CredentialsProvider: Sendable {
+    /// A short name for error messages: "environment", "passwd file /etc/passwd-ossfs", ...
+    var sourceDescription: String { get }
+    /// The credentials, or nil when this source has none configured (so a chain
+    /// goes on to the next). Throws when the source exists but is broken.
+    func credentials() async throws -> Credentials?
+}
+
+public struct StaticCredentialsProvider: CredentialsProvider {
+    let value: Credentials
+    public let sourceDescription: String
+    public init(_ credentials: Credentials, source: String = "options") {
+        value = credentials
+        sourceDescription = source
+    }
+    public func credentials() async throws -> Credentials? { value }
+}
+
+/// `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN`.
+public struct EnvironmentCredentialsProvider: CredentialsProvider {
+    let environment: [String: String]
+    public var sourceDescription: String { "environment (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET)" }
+    public init(environment: [String: String]) { self.environment = environment }
+
+    public func credentials() async throws -> Credentials? {
+        let id = environment["OSS_ACCESS_KEY_ID"] ?? ""
+        let secret = environment["OSS_ACCESS_KEY_SECRET"] ?? ""
+        if id.isEmpty && secret.isEmpty { return nil }
+        guard !id.isEmpty, !secret.isEmpty else {
+            throw ObjectStoreError.credentials(
+                "\(sourceDescription): both OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET must be set")
+        }
+        return Credentials(accessKeyId: id, accessKeySecret: secret, securityToken: environment["OSS_SESSION_TOKEN"])
+    }
+}

@@ -1,0 +1,135 @@
+// CRC-64 as OSS computes it for `x-oss-hash-crc64ecma`: CRC-64/XZ (reflected
+// ECMA-182 polynomial, init and xorout all ones; check("123456789") =
+// 0x995DC9BBDF1939FA). It runs over every byte read or written, so the update
+// loop is slicing-by-8: eight table look-ups per 8-byte word instead of one per
+// byte (about 8x the bytewise loop). `combine` joins the CRCs of two adjacent
+// pieces without their bytes, as needed for multipart objects and for ranged
+// reads that are verified as a whole.
+
+public struct CRC64: Sendable, Hashable {
+    /// The CRC of everything fed so far (finalized form: it is the value OSS reports).
+    public private(set) var value: UInt64
+
+    public init(value: UInt64 = 0) { self.value = value }
+
+    /// The reflected form of the ECMA-182 polynomial 0x42F0E1EBA9EA3693.
+    static let reflectedPolynomial: UInt64 = 0xC96C_5795_D787_0F42
+
+    /// 8 tables of 256 entries, flat: table k at [k*256 ..< (k+1)*256].
+    static let tables: [UInt64] = {
+        var t = [UInt64](repeating: 0, count: 8 * 256)
+        for n in 0..<256 {
+            var crc = UInt64(n)
+            for _ in 0..<8 { crc = (crc & 1) == 1 ? (crc >> 1) ^ reflectedPolynomial : crc >> 1 }
+            t[n] = crc
+        }
+        for n in 0..<256 {
+            var crc = t[n]
+            for k in 1..<8 {
+                crc = t[Int(crc & 0xFF)] ^ (crc >> 8)
+                t[k * 256 + n] = crc
+            }
+        }
+        return t
+    }()
+
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        value = CRC64.update(value, bytes)
+    }
+
+    public mutating func update<Bytes: ContiguousBytes>(_ bytes: Bytes) {
+        bytes.withUnsafeBytes { update($0) }
+    }
+
+    public static func checksum<Bytes: ContiguousBytes>(_ bytes: Bytes) -> UInt64 {
+        bytes.withUnsafeBytes { update(0, $0) }
+    }
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 { update(0, bytes) }
+
+    static func update(_ crcIn: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var crc = ~crcIn
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crcIn }
+        tables.withUnsafeBufferPointer { t in
+            // Safety: every index below is `(x & 0xFF) + k*256` with k < 8, inside the
+            // 2048-entry table; reads of `base` stay below `bytes.count`.
+            var i = 0
+            let n = bytes.count
+            while i + 8 <= n {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ crc
+                crc = t[7 * 256 + Int(word & 0xFF)]
+                    ^ t[6 * 256 + Int((word >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((word >> 16) & 0xFF)]
+                    ^ t[4 * 256 + Int((word >> 24) & 0xFF)]
+                    ^ t[3 * 256 + Int((word >> 32) & 0xFF)]
+                    ^ t[2 * 256 + Int((word >> 40) & 0xFF)]
+                    ^ t[1 * 256 + Int((word >> 48) & 0xFF)]
+                    ^ t[Int(word >> 56)]
+                i += 8
+            }
+            while i < n {
+                crc = t[Int((crc ^ UInt64(base.load(fromByteOffset: i, as: UInt8.self))) & 0xFF)] ^ (crc >> 8)
+                i += 1
+            }
+        }
+        return ~crc
+    }
+}
+
+public protocol ContiguousBytes {
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+extension Array: ContiguousBytes where Element == UInt8 {}
+extension ArraySlice: ContiguousBytes where Element == UInt8 {}
+extension ContiguousArray: ContiguousBytes where Element == UInt8 {}
+
+extension CRC64 {
+    /// The CRC of A followed by B, from crc(A), crc(B) and len(B) alone (zlib's
+    /// GF(2) matrix method, for the 64-bit reflected polynomial).
+    public static func combine(_ crc1: UInt64, _ crc2: UInt64, _ len2: UInt64) -> UInt64 {
+        if len2 == 0 { return crc1 }
+        var even = [UInt64](repeating: 0, count: 64)  // operator for 2^k zero bits, k even
+        var odd = [UInt64](repeating: 0, count: 64)
+
+        odd[0] = reflectedPolynomial  // operator for one zero bit
+        var row: UInt64 = 1
+        for n in 1..<64 {
+            odd[n] = row
+            row <<= 1
+        }
+        gf2Square(&even, odd)  // two zero bits
+        gf2Square(&odd, even)  // four zero bits
+
+        var crc1 = crc1
+        var len = len2
+        repeat {
+            gf2Square(&even, odd)  // first pass: one zero byte
+            if len & 1 == 1 { crc1 = gf2Times(even, crc1) }
+            len >>= 1
+            if len == 0 { break }
+            gf2Square(&odd, even)
+            if len & 1 == 1 { crc1 = gf2Times(odd, crc1) }
+            len >>= 1
+        } while len != 0
+        return crc1 ^ crc2
+    }
+
+    /// Appends a piece whose CRC and length are known.
+    public mutating func append(crc: UInt64, length: UInt64) {
+        value = CRC64.combine(value, crc, length)
+    }
+
+    private static func gf2Times(_ matrix: [UInt64], _ vector: UInt64) -> UInt64 {
+        var sum: UInt64 = 0, vec = vector, i = 0
+        while vec != 0 {
+            if vec & 1 == 1 { sum ^= matrix[i] }
+            vec >>= 1
+            i += 1
+        }
+        return sum
+    }
+
+    private static func gf2Square(_ square: inout [UInt64], _ matrix: [UInt64]) {
+        for n in 0..<64 { square[n] = gf2Times(matrix, matrix[n]) }
+    }
+}
