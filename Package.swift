@@ -33,7 +33,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "CurlTransport",
-            dependencies: ["CCurl", "OSSClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "ObjectStore", "OSSClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .executableTarget(
             name: "ossbench-micro", dependencies: ["OSSCrypto"], path: "scripts/bench/micro",
@@ -47,6 +47,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/HTTPFixture", swiftSettings: strict),
         .testTarget(name: "OSSCryptoTests", dependencies: ["OSSCrypto"], swiftSettings: strict),

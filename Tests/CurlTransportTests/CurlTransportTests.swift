@@ -1,0 +1,180 @@
+// CurlTransport against a real HTTP server on loopback: bodies both ways,
+// methods, header hygiene, keep-alive reuse, and how each wire failure is
+// classified (the retry policy depends on these kinds).
+import HTTPFixture
+import ObjectStore
+import OSSClient
+import Synchronization
+import Testing
+@testable import CurlTransport
+
+final class CollectingSink: HTTPResponseSink {
+    private let state = Mutex<(head: HTTPResponseHead?, body: [UInt8])>((nil, []))
+    let refuseAfter: Int?
+    init(refuseAfter: Int? = nil) { self.refuseAfter = refuseAfter }
+    func receiveHead(_ head: HTTPResponseHead) { state.withLock { $0.head = head } }
+    func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        state.withLock { s in
+            s.body += chunk
+            return refuseAfter.map { s.body.count <= $0 } ?? true
+        }
+    }
+    var body: [UInt8] { state.withLock { $0.body } }
+}
+
+func failureKind(_ body: () async throws -> Void) async -> TransportFailure.Kind? {
+    do {
+        try await body()
+        return nil
+    } catch let f as TransportFailure {
+        return f.kind
+    } catch {
+        return nil
+    }
+}
+
+@Suite struct CurlTransportTests {
+    @Test func getAndPutBodiesRoundTrip() async throws {
+        let payload = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
+        let server = try HTTPFixture { req in
+            if req.method == "PUT" { return FixtureResponse(status: 200, headers: [("ETag", "\"E\"")], body: req.body) }
+            return FixtureResponse(status: 200, headers: [("X-Test", "yes")], body: payload)
+        }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+
+        let sink = CollectingSink()
+        let head = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/obj"), sink: sink)
+        #expect(head.status == 200)
+        #expect(head.headers["x-test"] == "yes")
+        #expect(sink.body == payload)
+
+        let echo = CollectingSink()
+        let put = HTTPRequest(method: "PUT", url: server.baseURL + "/obj", headers: HTTPHeaders([("x-oss-meta-a", "1")]),
+                              body: UploadBody(payload))
+        let putHead = try await transport.execute(put, sink: echo)
+        #expect(putHead.headers["ETag"] == "\"E\"")
+        #expect(echo.body == payload)
+        let recorded = server.requests.last!
+        #expect(recorded.header("Content-Length") == String(payload.count))
+        #expect(recorded.header("x-oss-meta-a") == "1")
+        // Headers we did not sign must not be added by curl.
+        #expect(recorded.header("Content-Type") == nil)
+        #expect(recorded.header("Expect") == nil)
+    }
+
+    @Test func everyMethodIsSentAsAsked() async throws {
+        let server = try HTTPFixture { req in .text(req.method == "HEAD" ? "" : "m=\(req.method)") }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        for method in ["GET", "HEAD", "PUT", "POST", "DELETE"] {
+            let body: UploadBody? = (method == "PUT" || method == "POST") ? UploadBody(Array("x".utf8)) : nil
+            _ = try await transport.execute(HTTPRequest(method: method, url: server.baseURL + "/k", body: body),
+                                            sink: CollectingSink())
+        }
+        #expect(server.requests.map(\.method) == ["GET", "HEAD", "PUT", "POST", "DELETE"])
+        #expect(server.requests[3].body == Array("x".utf8))
+    }
+
+    @Test func connectionsAreReused() async throws {
+        let server = try HTTPFixture { _ in .text("ok") }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let start = ContinuousClock.now
+        for _ in 0..<20 {
+            _ = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/"), sink: CollectingSink())
+        }
+        print("20 sequential requests took \(ContinuousClock.now - start)")
+        #expect(server.connectionsAccepted == 1)
+        #expect(transport.connectionsOpened == 1)
+    }
+
+    @Test func manyConcurrentRequestsComplete() async throws {
+        let server = try HTTPFixture { req in .text(req.uri) }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    let sink = CollectingSink()
+                    _ = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/\(i)"), sink: sink)
+                    return sink.body == Array("/\(i)".utf8)
+                }
+            }
+            for try await ok in group { #expect(ok) }
+        }
+    }
+
+    @Test func refusedConnectionIsAConnectFailure() async throws {
+        let server = try HTTPFixture { _ in .text("") }
+        let url = server.baseURL + "/"
+        server.shutdown()  // nothing listens on that port any more
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let kind = await failureKind { _ = try await transport.execute(HTTPRequest(method: "GET", url: url), sink: CollectingSink()) }
+        #expect(kind == .connect)
+    }
+
+    @Test func droppedAndCutResponsesAreResets() async throws {
+        let server = try HTTPFixture { req in
+            req.uri == "/drop" ? FixtureResponse(behaviour: .dropConnection)
+                : FixtureResponse(body: Array(repeating: 1, count: 1000), behaviour: .truncateBody(after: 100))
+        }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        for path in ["/drop", "/cut"] {
+            let kind = await failureKind {
+                _ = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + path), sink: CollectingSink())
+            }
+            #expect(kind == .reset, "\(path)")
+        }
+    }
+
+    @Test func stalledServerTimesOut() async throws {
+        let server = try HTTPFixture { _ in FixtureResponse(body: [1], delayMilliseconds: 5000) }
+        defer { server.shutdown() }
+        var options = CurlTransportOptions()
+        options.lowSpeedTime = .seconds(1)
+        let transport = CurlTransport(options: options)
+        defer { transport.shutdown() }
+        let kind = await failureKind {
+            _ = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/"), sink: CollectingSink())
+        }
+        #expect(kind == .timeout)
+    }
+
+    @Test func sinkRefusalAbortsTheTransfer() async throws {
+        let server = try HTTPFixture { _ in FixtureResponse(body: Array(repeating: 7, count: 1 << 20)) }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let kind = await failureKind {
+            _ = try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/"),
+                                            sink: CollectingSink(refuseAfter: 1000))
+        }
+        #expect(kind == .aborted)
+    }
+
+    @Test func cancellationEndsAWaitingRequest() async throws {
+        let server = try HTTPFixture { _ in FixtureResponse(body: [1], delayMilliseconds: 10_000) }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let task = Task {
+            try await transport.execute(HTTPRequest(method: "GET", url: server.baseURL + "/"), sink: CollectingSink())
+        }
+        // Cancel once the server has the request, so the transfer is really in flight.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.requests.isEmpty && ContinuousClock.now < deadline { await Task.yield() }
+        let start = ContinuousClock.now
+        task.cancel()
+        let kind = await failureKind { _ = try await task.value }
+        #expect(kind == .aborted)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}
