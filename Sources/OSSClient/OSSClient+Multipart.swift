@@ -24,9 +24,7 @@ extension OSSClient {
         let op = OSSOperation(name: "UploadPart", method: "PUT", key: key,
                               query: Self.partQuery(uploadId, partNumber), body: body)
         let localCRC = body.withUnsafeBytes { CRC64.checksum($0) }
-        let response = try await perform(op)
-        let crc = ResponseHeaders.crc64(response.headers)
-        try ResponseHeaders.verify(key: key, server: crc, local: localCRC, enabled: config.verifyCRC)
+        let response = try await perform(op, validate: verifier(key, localCRC))
         return PartInfo(number: partNumber, etag: try ResponseHeaders.etag(response.headers),
                         size: UInt64(body.count), crc64: localCRC)
     }

@@ -26,14 +26,16 @@ extension OSSClient {
         }
         // Only a whole-object body can be checked against the object's CRC-64.
         let whole = range == nil
-        let response = try await perform(op, into: target, computeCRC: whole && config.verifyCRC)
-        let info = try ResponseHeaders.objectInfo(key: key, response.headers)
-        if whole {
-            guard UInt64(response.bytesRead) == info.size else {
-                throw ObjectStoreError.invalidResponse("GetObject \(key): \(response.bytesRead) of \(info.size) bytes")
+        let verifyCRC = config.verifyCRC
+        let response = try await perform(op, into: target, computeCRC: whole && verifyCRC) { r throws(ObjectStoreError) in
+            guard whole else { return }
+            let info = try ResponseHeaders.objectInfo(key: key, r.headers)
+            guard UInt64(r.bytesRead) == info.size else {
+                throw .invalidResponse("GetObject \(key): \(r.bytesRead) of \(info.size) bytes")
             }
-            try ResponseHeaders.verify(key: key, server: info.crc64, local: response.bodyCRC, enabled: config.verifyCRC)
+            try ResponseHeaders.verify(key: key, server: info.crc64, local: r.bodyCRC, enabled: verifyCRC)
         }
+        let info = try ResponseHeaders.objectInfo(key: key, response.headers)
         let body: [UInt8]? = if case .collect = destination { response.body } else { nil }
         return GetResult(info: info, bytesRead: response.bytesRead, body: body)
     }
@@ -42,10 +44,17 @@ extension OSSClient {
         var op = OSSOperation(name: "PutObject", method: "PUT", key: key, body: body)
         ResponseHeaders.apply(options, to: &op.headers)
         let localCRC = body.withUnsafeBytes { CRC64.checksum($0) }
-        let response = try await perform(op)
+        let response = try await perform(op, validate: verifier(key, localCRC))
         let crc = ResponseHeaders.crc64(response.headers)
-        try ResponseHeaders.verify(key: key, server: crc, local: localCRC, enabled: config.verifyCRC)
         return WriteResult(etag: try ResponseHeaders.etag(response.headers), crc64: crc ?? localCRC)
+    }
+
+    /// A `perform` validator comparing the answer's x-oss-hash-crc64ecma with `local`.
+    func verifier(_ key: String, _ local: UInt64) -> (OSSResponse) throws(ObjectStoreError) -> Void {
+        let enabled = config.verifyCRC
+        return { r throws(ObjectStoreError) in
+            try ResponseHeaders.verify(key: key, server: ResponseHeaders.crc64(r.headers), local: local, enabled: enabled)
+        }
     }
 
     public func deleteObject(_ key: String) async throws {

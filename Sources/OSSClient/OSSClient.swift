@@ -73,15 +73,22 @@ public final class OSSClient: ObjectClient {
 
     /// Sends `op`, retrying by `retry` (the configured policy by default), and returns the
     /// response of the first successful try. Error statuses become ObjectStoreError.service.
+    /// `validate` runs on each try's response (CRC checks), so a failed check is retried
+    /// like a failed transfer.
     func perform(_ op: OSSOperation, into target: ResponseCollector.Target = .collect(limit: 16 << 20),
-                 computeCRC: Bool = false, retry: RetryPolicy? = nil) async throws(ObjectStoreError) -> OSSResponse {
+                 computeCRC: Bool = false, retry: RetryPolicy? = nil,
+                 validate: (OSSResponse) throws(ObjectStoreError) -> Void = { _ in }) async throws(ObjectStoreError)
+        -> OSSResponse
+    {
         let policy = retry ?? config.retry
         let started = clock.now()
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await attemptOnce(op, target: target, computeCRC: computeCRC)
+                let response = try await attemptOnce(op, target: target, computeCRC: computeCRC)
+                try validate(response)
+                return response
             } catch {
                 let elapsed = clock.now() - started
                 let delay = policy.delay(afterAttempt: attempt, unit: clock.random())

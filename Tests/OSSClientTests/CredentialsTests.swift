@@ -1,0 +1,218 @@
+// Each credential source, the chain's order and its failure message, refresh of
+// expiring credentials (background refresh never blocks a holder of valid ones),
+// the passwd permission check, and the ECS metadata-service flow against a real
+// HTTP fixture.
+import CurlTransport
+import Foundation
+import HTTPFixture
+import ObjectStore
+import Synchronization
+import Testing
+@testable import OSSClient
+
+/// A scratch directory removed at the end of the test.
+struct TempDir: ~Copyable {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "ossmount-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func write(_ name: String, _ text: String, mode: Int = 0o600) -> String {
+        let p = path + "/" + name
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        chmod(p, mode_t(mode))
+        return p
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func isoTime(_ t: Double) -> String { HTTPDate.iso8601(Int64(t)).replacingOccurrences(of: ".000Z", with: "Z") }
+
+final class CountingProvider: CredentialsProvider {
+    let calls = Atomic<Int>(0)
+    let make: @Sendable (Int) throws -> Credentials?
+    init(_ make: @escaping @Sendable (Int) throws -> Credentials?) { self.make = make }
+    var sourceDescription: String { "counting" }
+    func credentials() async throws -> Credentials? {
+        try make(calls.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
+}
+
+@Suite struct CredentialsTests {
+    @Test func environmentSource() async throws {
+        let env = EnvironmentCredentialsProvider(environment: [
+            "OSS_ACCESS_KEY_ID": "id", "OSS_ACCESS_KEY_SECRET": "sk", "OSS_SESSION_TOKEN": "tok",
+        ])
+        let c = try await env.credentials()
+        #expect(c?.accessKeyId == "id")
+        #expect(c?.accessKeySecret.reveal() == "sk")
+        #expect(c?.securityToken?.reveal() == "tok")
+        #expect(try await EnvironmentCredentialsProvider(environment: [:]).credentials() == nil)
+        await #expect(throws: ObjectStoreError.self) {
+            _ = try await EnvironmentCredentialsProvider(environment: ["OSS_ACCESS_KEY_ID": "only"]).credentials()
+        }
+    }
+
+    @Test func jsonCredentialsFile() async throws {
+        let dir = TempDir()
+        let path = dir.write("credentials", """
+            {"AccessKeyId": "STS.id", "AccessKeySecret": "sk", "SecurityToken": "tok", "Expiration": "2024-01-02T04:04:05Z"}
+            """)
+        let c = try await CredentialsFileProvider(path: path, required: true).credentials()
+        #expect(c == Credentials(accessKeyId: "STS.id", accessKeySecret: "sk", securityToken: "tok",
+                                 expiration: 1_704_164_645 + 3600))
+        #expect(try await CredentialsFileProvider(path: dir.path + "/missing", required: false).credentials() == nil)
+        await #expect(throws: ObjectStoreError.self) {
+            _ = try await CredentialsFileProvider(path: dir.path + "/missing", required: true).credentials()
+        }
+        let bad = dir.write("bad", "{\"AccessKeyId\": \"x\"}")
+        await #expect(throws: ObjectStoreError.self) { _ = try await CredentialsFileProvider(path: bad, required: true).credentials() }
+    }
+
+    @Test func passwdFileLinesAndPermissions() async throws {
+        let dir = TempDir()
+        let path = dir.write("passwd", "# comment\nother:AK2:SK2\nAK0:SK0\nbkt:AK1:SK1\n")
+        let c = try await PasswdFileProvider(path: path, bucket: "bkt", required: true).credentials()
+        #expect(c?.accessKeyId == "AK1" && c?.accessKeySecret.reveal() == "SK1")
+        let generic = try await PasswdFileProvider(path: path, bucket: "nope", required: true).credentials()
+        #expect(generic?.accessKeyId == "AK0")
+
+        let open = dir.write("open", "AK:SK\n", mode: 0o644)
+        do {
+            _ = try await PasswdFileProvider(path: open, bucket: "bkt", required: true).credentials()
+            Issue.record("a world-readable passwd file must be refused")
+        } catch {
+            #expect("\(error)".contains("chmod 600 \(open)"))
+            #expect("\(error)".contains("644"))
+        }
+    }
+
+    @Test func credentialProcess() async throws {
+        let dir = TempDir()
+        let script = dir.write("cred.sh", "#!/bin/sh\necho '{\"AccessKeyId\":\"P\",\"AccessKeySecret\":\"S\"}'\n", mode: 0o700)
+        let c = try await ProcessCredentialsProvider(command: script).credentials()
+        #expect(c?.accessKeyId == "P")
+        await #expect(throws: ObjectStoreError.self) { _ = try await ProcessCredentialsProvider(command: "relative/cmd").credentials() }
+        let failing = dir.write("fail.sh", "#!/bin/sh\nexit 3\n", mode: 0o700)
+        await #expect { _ = try await ProcessCredentialsProvider(command: failing).credentials() }
+            throws: { "\($0)".contains("status 3") }
+    }
+
+    @Test func chainTakesTheFirstSourceWithCredentialsAndListsAllOnFailure() async throws {
+        let dir = TempDir()
+        let passwd = dir.write("passwd", "AKP:SKP\n")
+        let envEmpty = EnvironmentCredentialsProvider(environment: [:])
+        let envSet = EnvironmentCredentialsProvider(environment: ["OSS_ACCESS_KEY_ID": "AKE", "OSS_ACCESS_KEY_SECRET": "SKE"])
+        let file = PasswdFileProvider(path: passwd, bucket: "b", required: false)
+        let explicit = StaticCredentialsProvider(Credentials(accessKeyId: "AKO", accessKeySecret: "SKO"))
+
+        #expect(try await CredentialsChain([explicit, envSet, file]).credentials()?.accessKeyId == "AKO")
+        #expect(try await CredentialsChain([envSet, file]).credentials()?.accessKeyId == "AKE")
+        #expect(try await CredentialsChain([envEmpty, file]).credentials()?.accessKeyId == "AKP")
+
+        let missing = CredentialsChain([envEmpty, CredentialsFileProvider(path: dir.path + "/none", required: false),
+                                        PasswdFileProvider(path: dir.write("open", "A:B\n", mode: 0o644), bucket: "b", required: false)])
+        do {
+            _ = try await missing.credentials()
+            Issue.record("expected failure")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("environment (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET): not set"))
+            #expect(text.contains("credentials file \(dir.path)/none: not set"))
+            #expect(text.contains("chmod 600"))
+        }
+    }
+
+    @Test func expiringCredentialsAreReReadBeforeTheyExpire() async throws {
+        let clock = ManualClock(now: 1000)
+        let dir = TempDir()
+        let path = dir.path + "/credentials"
+        func write(_ id: String, expires: Double) {
+            _ = dir.write("credentials", "{\"AccessKeyId\":\"\(id)\",\"AccessKeySecret\":\"s\",\"SecurityToken\":\"t\",\"Expiration\":\"\(isoTime(expires))\"}")
+        }
+        write("first", expires: 1000 + 3600)
+        let cache = CachingCredentialsProvider(CredentialsFileProvider(path: path, required: true),
+                                               clock: clock.clientClock, refreshMargin: 300)
+        #expect(try await cache.credentials()?.accessKeyId == "first")
+        write("second", expires: 1000 + 7200)
+        clock.advance(1000)  // far from expiry: the cached value is used, the file is not re-read
+        #expect(try await cache.credentials()?.accessKeyId == "first")
+        clock.advance(2400)  // 200 s before expiry: still valid, a background refresh starts
+        #expect(try await cache.credentials()?.accessKeyId == "first")
+        let deadline = ContinuousClock.now + .seconds(10)
+        var seen = ""
+        while seen != "second" && ContinuousClock.now < deadline {
+            seen = try await cache.credentials()?.accessKeyId ?? ""
+            await Task.yield()
+        }
+        #expect(seen == "second")
+        write("third", expires: 1000)  // the file now holds expired credentials
+        clock.advance(10_000)  // past "second"'s expiry: the caller must wait for a refresh, which fails
+        await #expect { _ = try await cache.credentials() } throws: { "\($0)".contains("already expired") }
+    }
+
+    @Test func refreshDoesNotBlockHoldersOfValidCredentials() async throws {
+        let clock = ManualClock(now: 0)
+        let release = Mutex(false)
+        let slow = CountingProvider { n in
+            if n > 0 {
+                // A refresh that hangs until released; the test must not wait for it.
+                while !release.withLock({ $0 }) { usleep(1000) }
+            }
+            return Credentials(accessKeyId: "v\(n)", accessKeySecret: "s", expiration: 1000)
+        }
+        let cache = CachingCredentialsProvider(slow, clock: clock.clientClock, refreshMargin: 300)
+        #expect(try await cache.credentials()?.accessKeyId == "v0")
+        clock.advance(800)  // inside the refresh margin
+        for _ in 0..<5 { #expect(try await cache.credentials()?.accessKeyId == "v0") }
+        // Exactly one background refresh starts (not five), and it is still hanging.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while slow.calls.load(ordering: .relaxed) < 2 && ContinuousClock.now < deadline { await Task.yield() }
+        #expect(slow.calls.load(ordering: .relaxed) == 2)
+        #expect(try await cache.credentials()?.accessKeyId == "v0")
+        release.withLock { $0 = true }
+    }
+
+    @Test func ecsRoleWithTokenModeAndDiscovery() async throws {
+        let server = try HTTPFixture { req in
+            switch (req.method, req.uri) {
+            case ("PUT", "/latest/api/token"):
+                return req.header("X-aliyun-ecs-metadata-token-ttl-seconds") == "21600" ? .text("TOKEN") : .text("", status: 400)
+            case (_, _) where req.header("X-aliyun-ecs-metadata-token") != "TOKEN":
+                return .text("", status: 401)
+            case ("GET", "/latest/meta-data/ram/security-credentials/"):
+                return .text("my-role\n")
+            case ("GET", "/latest/meta-data/ram/security-credentials/my-role"):
+                return .text("{\"Code\":\"Success\",\"AccessKeyId\":\"STS.X\",\"AccessKeySecret\":\"S\",\"SecurityToken\":\"T\",\"Expiration\":\"2030-01-01T00:00:00Z\"}")
+            default:
+                return .text("", status: 404)
+            }
+        }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let c = try await ECSRoleCredentialsProvider(roleName: nil, baseURL: server.baseURL, transport: transport).credentials()
+        #expect(c?.accessKeyId == "STS.X")
+        #expect(c?.securityToken?.reveal() == "T")
+        #expect(c?.expiration == Double(HTTPDate.parseISO8601("2030-01-01T00:00:00Z")!.seconds))
+        #expect(server.requests.map(\.uri) == ["/latest/api/token", "/latest/meta-data/ram/security-credentials/",
+                                               "/latest/meta-data/ram/security-credentials/my-role"])
+    }
+
+    @Test func ecsRoleFallsBackToPlainGets() async throws {
+        let server = try HTTPFixture { req in
+            switch (req.method, req.uri) {
+            case ("PUT", _): return .text("", status: 404)  // no token mode on this service
+            case ("GET", "/latest/meta-data/ram/security-credentials/named"):
+                return .text("{\"AccessKeyId\":\"A\",\"AccessKeySecret\":\"S\",\"SecurityToken\":\"T\",\"Expiration\":\"2030-01-01T00:00:00Z\"}")
+            default: return .text("", status: 404)
+            }
+        }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let c = try await ECSRoleCredentialsProvider(roleName: "named", baseURL: server.baseURL, transport: transport).credentials()
+        #expect(c?.accessKeyId == "A")
+        #expect(server.requests.last?.header("X-aliyun-ecs-metadata-token") == nil)
+    }
+}
