@@ -26,7 +26,7 @@ let package = Package(
 
         .target(name: "OSSCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
         .target(name: "ObjectStore", swiftSettings: strict),
-        .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore"], swiftSettings: strict),
+        .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
         .target(
             name: "OSSClient",
             dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log")],
