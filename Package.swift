@@ -36,7 +36,7 @@ let package = Package(
             dependencies: ["CCurl", "ObjectStore", "OSSClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .executableTarget(
-            name: "ossbench-micro", dependencies: ["OSSCrypto"], path: "scripts/bench/micro",
+            name: "ossbench-micro", dependencies: ["OSSCrypto", "OSSClient"], path: "scripts/bench/micro",
             swiftSettings: strict),
 
         // Test support: a tiny real HTTP/1.1 server (SwiftNIO) for transport and

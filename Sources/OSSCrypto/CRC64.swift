@@ -84,34 +84,34 @@ extension ArraySlice: ContiguousBytes where Element == UInt8 {}
 extension ContiguousArray: ContiguousBytes where Element == UInt8 {}
 
 extension CRC64 {
-    /// The CRC of A followed by B, from crc(A), crc(B) and len(B) alone (zlib's
-    /// GF(2) matrix method, for the 64-bit reflected polynomial).
-    public static func combine(_ crc1: UInt64, _ crc2: UInt64, _ len2: UInt64) -> UInt64 {
-        if len2 == 0 { return crc1 }
-        var even = [UInt64](repeating: 0, count: 64)  // operator for 2^k zero bits, k even
-        var odd = [UInt64](repeating: 0, count: 64)
-
-        odd[0] = reflectedPolynomial  // operator for one zero bit
-        var row: UInt64 = 1
-        for n in 1..<64 {
-            odd[n] = row
-            row <<= 1
+    /// `zeroOperators[k]` (64 rows, flat) maps a CRC register to the register after
+    /// 2^k zero bytes: zlib's GF(2) matrix method with the squarings done once, so a
+    /// combine is one 64-step matrix-vector product per set bit of the length.
+    static let zeroOperators: [UInt64] = {
+        var op = [UInt64](repeating: 0, count: 64)  // one zero bit
+        op[0] = reflectedPolynomial
+        for n in 1..<64 { op[n] = 1 << UInt64(n - 1) }
+        for _ in 0..<3 { op = gf2Square(op) }  // 2, 4, 8 zero bits: one zero byte
+        var all: [UInt64] = []
+        all.reserveCapacity(64 * 64)
+        for _ in 0..<64 {
+            all += op
+            op = gf2Square(op)
         }
-        gf2Square(&even, odd)  // two zero bits
-        gf2Square(&odd, even)  // four zero bits
+        return all
+    }()
 
-        var crc1 = crc1
-        var len = len2
-        repeat {
-            gf2Square(&even, odd)  // first pass: one zero byte
-            if len & 1 == 1 { crc1 = gf2Times(even, crc1) }
-            len >>= 1
-            if len == 0 { break }
-            gf2Square(&odd, even)
-            if len & 1 == 1 { crc1 = gf2Times(odd, crc1) }
-            len >>= 1
-        } while len != 0
-        return crc1 ^ crc2
+    /// The CRC of A followed by B, from crc(A), crc(B) and len(B) alone.
+    public static func combine(_ crc1: UInt64, _ crc2: UInt64, _ len2: UInt64) -> UInt64 {
+        var crc = crc1, len = len2, k = 0
+        zeroOperators.withUnsafeBufferPointer { ops in
+            while len != 0 {
+                if len & 1 == 1 { crc = gf2Times(UnsafeBufferPointer(rebasing: ops[(k * 64)..<(k * 64 + 64)]), crc) }
+                len >>= 1
+                k += 1
+            }
+        }
+        return crc ^ crc2
     }
 
     /// Appends a piece whose CRC and length are known.
@@ -119,7 +119,7 @@ extension CRC64 {
         value = CRC64.combine(value, crc, length)
     }
 
-    private static func gf2Times(_ matrix: [UInt64], _ vector: UInt64) -> UInt64 {
+    private static func gf2Times(_ matrix: UnsafeBufferPointer<UInt64>, _ vector: UInt64) -> UInt64 {
         var sum: UInt64 = 0, vec = vector, i = 0
         while vec != 0 {
             if vec & 1 == 1 { sum ^= matrix[i] }
@@ -129,7 +129,7 @@ extension CRC64 {
         return sum
     }
 
-    private static func gf2Square(_ square: inout [UInt64], _ matrix: [UInt64]) {
-        for n in 0..<64 { square[n] = gf2Times(matrix, matrix[n]) }
+    private static func gf2Square(_ matrix: [UInt64]) -> [UInt64] {
+        matrix.withUnsafeBufferPointer { m in (0..<64).map { gf2Times(m, m[$0]) } }
     }
 }
