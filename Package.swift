@@ -13,10 +13,12 @@ let package = Package(
         .library(name: "CurlTransport", targets: ["CurlTransport"]),
         .library(name: "ObjectStoreTesting", targets: ["ObjectStoreTesting"]),
         .executable(name: "ossbench-micro", targets: ["ossbench-micro"]),
+        .executable(name: "osslocal", targets: ["osslocal"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C interop: headers plus target-prefixed shims for what Swift cannot import.
@@ -34,6 +36,21 @@ let package = Package(
         .target(
             name: "CurlTransport",
             dependencies: ["CCurl", "ObjectStore", "OSSClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        // osslocal: the local OSS-compatible server (embedded default, test peer, benchmark server).
+        .target(
+            name: "OSSLocalServer",
+            dependencies: [
+                "OSSCrypto", "OSSClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "osslocal",
+            dependencies: ["OSSLocalServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(
             name: "ossbench-micro", dependencies: ["OSSCrypto", "OSSClient"], path: "scripts/bench/micro",
@@ -56,6 +73,10 @@ let package = Package(
         .testTarget(
             name: "OSSClientTests",
             dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "OSSLocalServerTests",
+            dependencies: ["OSSLocalServer", "OSSClient", "CurlTransport", "ObjectStore"],
             swiftSettings: strict),
         .testTarget(
             name: "CurlTransportTests", dependencies: ["CurlTransport", "HTTPFixture"], swiftSettings: strict),

@@ -69,8 +69,8 @@ public enum SignerV4 {
     /// x-oss-content-sha256 and, for STS, x-oss-security-token set).
     public static func authorize(_ request: SigningRequest, credentials: Credentials, region: String,
                                  additionalHeaders: [String] = [], style: WireStyle = .standard,
-                                 signingKey: [UInt8]? = nil) -> Result {
-        let dateTime = request.headers["x-oss-date"] ?? ""
+                                 signingKey: [UInt8]? = nil, dateTime: String? = nil) -> Result {
+        let dateTime = dateTime ?? request.headers["x-oss-date"] ?? ""
         let day = String(dateTime.prefix(8))
         let scope = scope(day: day, region: region)
         let additional = additionalHeaderList(additionalHeaders, request.headers)

@@ -7,17 +7,17 @@ import Foundation
 import FoundationXML
 #endif
 
-struct XMLNode: Sendable {
-    var name: String
-    var text: String = ""
-    var children: [XMLNode] = []
+public struct XMLNode: Sendable {
+    public var name: String
+    public var text: String = ""
+    public var children: [XMLNode] = []
 
-    func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
-    func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
+    public func child(_ name: String) -> XMLNode? { children.first { $0.name == name } }
+    public func all(_ name: String) -> [XMLNode] { children.filter { $0.name == name } }
     /// Text of the named child, nil when the child is absent.
-    func text(_ name: String) -> String? { child(name)?.text }
+    public func text(_ name: String) -> String? { child(name)?.text }
 
-    static func parse(_ bytes: [UInt8]) -> XMLNode? {
+    public static func parse(_ bytes: [UInt8]) -> XMLNode? {
         let builder = TreeBuilder()
         let parser = XMLParser(data: Data(bytes))
         parser.delegate = builder
@@ -25,7 +25,7 @@ struct XMLNode: Sendable {
         return root
     }
 
-    static func escape(_ s: String) -> String {
+    public static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s {

@@ -30,8 +30,8 @@ public enum Digest {
     }
 }
 
-/// Incremental MD5, for bodies that arrive in pieces.
-public struct MD5Hasher: ~Copyable {
+/// Incremental MD5, for bodies that arrive in pieces. `finalize` once, at the end.
+public final class MD5Hasher {
     private let ctx: OpaquePointer
 
     public init() {
@@ -41,12 +41,12 @@ public struct MD5Hasher: ~Copyable {
         self.ctx = ctx
     }
 
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public func update(_ bytes: UnsafeRawBufferPointer) {
         // Safety: `bytes` is valid for its count for the duration of the call.
         _ = EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count)
     }
 
-    public consuming func finalize() -> [UInt8] {
+    public func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var len: UInt32 = 0
         // Safety: `out` holds EVP_MAX_MD_SIZE bytes, the most EVP_DigestFinal_ex writes.
@@ -131,4 +131,25 @@ public enum Hex {
     }
 
     public static func upper<Bytes: Sequence<UInt8>>(_ data: Bytes) -> String { lower(data).uppercased() }
+
+    /// Bytes from hex digits (either case); nil for odd length or a non-hex character.
+    public static func decode(_ text: String) -> [UInt8]? {
+        let chars = Array(text.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        for i in stride(from: 0, to: chars.count, by: 2) {
+            guard let h = nibble(chars[i]), let l = nibble(chars[i + 1]) else { return nil }
+            out.append(h << 4 | l)
+        }
+        return out
+    }
 }

@@ -13,7 +13,7 @@ import Testing
     @Test func md5KnownAnswers() {
         #expect(Hex.lower(Digest.md5(Array("abc".utf8))) == "900150983cd24fb0d6963f7d28e17f72")
         #expect(Base64.encode(Digest.md5([UInt8]())) == "1B2M2Y8AsgTpgAmY7PhCfg==")
-        var h = MD5Hasher()
+        let h = MD5Hasher()
         "ab".utf8.withContiguousStorageIfAvailable { h.update(UnsafeRawBufferPointer($0)) }
         "c".utf8.withContiguousStorageIfAvailable { h.update(UnsafeRawBufferPointer($0)) }
         #expect(Hex.lower(h.finalize()) == "900150983cd24fb0d6963f7d28e17f72")

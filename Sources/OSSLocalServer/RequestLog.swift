@@ -1,0 +1,43 @@
+// `--request-log FILE`: one JSON line per request (method, op, bucket, key,
+// query, status, bytes, milliseconds), so tests can count what a client sent.
+import Foundation
+import Synchronization
+
+final class RequestLog: Sendable {
+    private let handle: Mutex<FileHandle?>
+
+    init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw BlobError(description: "cannot create request log \(path)")
+            }
+        }
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        h.seekToEndOfFile()
+        handle = Mutex(h)
+    }
+
+    static func json(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    func record(method: String, op: String, bucket: String?, key: String, query: String, status: Int, bytes: Int64,
+                milliseconds: Double) {
+        let line = "{\"method\":\(Self.json(method)),\"op\":\(Self.json(op)),\"bucket\":\(Self.json(bucket ?? "")),"
+            + "\"key\":\(Self.json(key)),\"query\":\(Self.json(query)),\"status\":\(status),\"bytes\":\(bytes),"
+            + "\"ms\":\(String(format: "%.3f", milliseconds))}\n"
+        handle.withLock { $0?.write(Data(line.utf8)) }
+    }
+}
