@@ -27,3 +27,6 @@ swift build --build-tests -Xswiftc -warnings-as-errors
 
 echo "== unit and integration tests (swift-testing)"
 swift test --skip-build --disable-xctest -Xswiftc -warnings-as-errors
+
+echo "== osslocal conformance with the official Python SDKs (pytest)"
+python3 -m pytest -q -p no:cacheprovider Tests/conformance

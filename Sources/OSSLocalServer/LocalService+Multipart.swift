@@ -101,7 +101,7 @@ extension LocalService {
         doc.element("LastModified", HTTPDate.iso8601(timestamp()))
         doc.element("ETag", etag)
         doc.close("CopyPartResult")
-        return .xml(200, doc, headers: [("x-oss-hash-crc64ecma", String(crc))])
+        return .xml(200, doc, headers: [("ETag", etag), ("x-oss-hash-crc64ecma", String(crc))])
     }
 
     /// MD5 and CRC-64 of a blob, read back (for copied parts, whose bytes never passed by).
@@ -197,7 +197,7 @@ extension LocalService {
         doc.element("Key", r.queryValue("encoding-type") == "url" ? URIEncoding.encode(r.key, keepSlash: true) : r.key)
         doc.element("ETag", etag)
         doc.close("CompleteMultipartUploadResult")
-        return .xml(200, doc, headers: [("x-oss-hash-crc64ecma", String(crc.value))])
+        return .xml(200, doc, headers: [("ETag", etag), ("x-oss-hash-crc64ecma", String(crc.value))])
     }
 
     func abortUpload(_ r: ParsedRequest) throws(OSSError) -> LocalResponse {

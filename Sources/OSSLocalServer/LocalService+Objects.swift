@@ -201,7 +201,7 @@ extension LocalService {
         doc.element("ETag", copy.etag)
         doc.element("LastModified", HTTPDate.iso8601(copy.lastModified))
         doc.close("CopyObjectResult")
-        return .xml(200, doc, headers: [("x-oss-hash-crc64ecma", String(copy.crc64))])
+        return .xml(200, doc, headers: [("ETag", copy.etag), ("x-oss-hash-crc64ecma", String(copy.crc64))])
     }
 
     func putSymlink(_ r: ParsedRequest) throws(OSSError) -> LocalResponse {

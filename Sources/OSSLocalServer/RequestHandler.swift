@@ -52,6 +52,16 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// A client that goes away mid-body leaves nothing behind: the partial blob is dropped.
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        if let p = pending, let writer = p.writer {
+            writer.abandon()
+            p.bucket?.blobs.delete(writer.id)
+        }
+        pending = nil
+        ctx.fireChannelInactive()
+    }
+
     private func begin(_ ctx: ChannelHandlerContext, _ head: HTTPRequestHead) {
         let request = ParsedRequest.parse(method: head.method.rawValue, uri: head.uri,
                                           headers: head.headers.map { (name: $0.name, value: $0.value) },
