@@ -134,3 +134,18 @@ def test_wrong_or_missing_sts_token(servers, version):
 def test_unsigned_request_is_denied(servers):
     r = requests.get(f"{servers['plain'].endpoint}/{BUCKET}/auth/x")
     assert (r.status_code, xml_code(r)) == (403, "AccessDenied")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_virtual_hosted_style(servers, version):
+    """A Host of BUCKET.<domain> addresses the bucket, as on real OSS endpoints."""
+    s = servers["plain"]
+    auth = oss2_auth(version, s.access_key_id, s.secret)
+    port = s.endpoint.rsplit(":", 1)[1]
+    host = f"{BUCKET}.localhost:{port}"
+    url = f"http://{host}/vhost/obj"
+    req = oss2.http.Request("PUT", url, data=b"virtual", headers={}, region=REGION, product="oss")
+    auth._sign_request(req, BUCKET, "vhost/obj")
+    r = requests.put(f"{s.endpoint}/vhost/obj", data=b"virtual", headers=dict(req.headers, Host=host))
+    assert r.status_code == 200, r.text
+    assert bucket(s, version).get_object("vhost/obj").read() == b"virtual"
