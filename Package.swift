@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ObjectStoreTesting", targets: ["ObjectStoreTesting"]),
         .executable(name: "ossbench-micro", targets: ["ossbench-micro"]),
         .executable(name: "osslocal", targets: ["osslocal"]),
+        .executable(name: "ossmount", targets: ["ossmount"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -27,6 +28,10 @@ let package = Package(
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
 
         .target(name: "OSSCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "FuseKit", dependencies: ["CFuse3"], swiftSettings: strict),
+        .target(
+            name: "VFS", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(name: "ObjectStore", swiftSettings: strict),
         .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
         .target(
@@ -37,6 +42,12 @@ let package = Package(
             name: "CurlTransport",
             dependencies: ["CCurl", "ObjectStore", "OSSClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .target(
+            name: "OSSMountCLI",
+            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .executableTarget(name: "ossmount", dependencies: ["OSSMountCLI"], swiftSettings: strict),
         // osslocal: the local OSS-compatible server (embedded default, test peer, benchmark server).
         .target(
             name: "OSSLocalServer",

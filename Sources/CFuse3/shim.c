@@ -1,6 +1,18 @@
+#include <stddef.h>
 #include "CFuse3.h"
 
 struct fuse_args CFuse3_args_init(int argc, char **argv) {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     return args;
+}
+
+int CFuse3_session_loop_mt(struct fuse_session *se, unsigned int max_threads, int clone_fd) {
+    struct fuse_loop_config *config = fuse_loop_cfg_create();
+    if (config == NULL) return -1;
+    fuse_loop_cfg_set_clone_fd(config, clone_fd);
+    fuse_loop_cfg_set_max_threads(config, max_threads);
+    fuse_loop_cfg_set_idle_threads(config, max_threads / 2 + 1);
+    int rc = fuse_session_loop_mt(se, config);
+    fuse_loop_cfg_destroy(config);
+    return rc;
 }

@@ -12,8 +12,9 @@ import Synchronization
 
 public struct CurlTransportOptions: Sendable {
     /// Give up connecting after this long. OSS answers within milliseconds when reachable;
-    /// 10 s covers a cold DNS lookup and a lossy link while still failing a dead endpoint fast.
-    public var connectTimeout: Duration = .seconds(10)
+    /// 5 s covers a cold DNS lookup and a lossy link, and lets a mount against a dead
+    /// endpoint fail within seconds.
+    public var connectTimeout: Duration = .seconds(5)
     /// Abort a transfer that moves less than 1 byte/s for this long (a stalled server).
     public var lowSpeedTime: Duration = .seconds(30)
     /// PEM bundle of trusted CAs; nil uses the system's.

@@ -54,7 +54,7 @@ struct OSSResponse: Sendable {
 public final class OSSClient: ObjectClient {
     public let config: OSSClientConfig
     let transport: HTTPTransport
-    let credentials: CredentialsProvider
+    public let credentials: CredentialsProvider
     let clock: ClientClock
     let logger: Logger
     /// Requests slower than this are logged at notice level with their key and status.

@@ -1,10 +1,14 @@
 // CFuse3: the libfuse3 low-level API for Swift (FuseKit is its only user).
 #ifndef CFUSE3_H
 #define CFUSE3_H
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
 
 /// FUSE_ARGS_INIT is a macro; this is the same as a function.
 struct fuse_args CFuse3_args_init(int argc, char **argv);
+
+/// fuse_session_loop_mt is a versioned macro; runs the multi-threaded loop with at
+/// most `max_threads` worker threads.
+int CFuse3_session_loop_mt(struct fuse_session *se, unsigned int max_threads, int clone_fd);
 
 #endif

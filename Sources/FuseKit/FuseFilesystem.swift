@@ -1,0 +1,31 @@
+// The filesystem FuseKit serves. Every method but `forget` answers one kernel
+// request; FuseKit calls it from a Task and sends exactly one reply with its
+// result (or its FuseError), so an implementation never touches a fuse_req_t.
+
+public protocol FuseFilesystem: Sendable {
+    func lookup(parent: UInt64, name: String) async throws(FuseError) -> FuseEntry
+    /// The kernel dropped `count` references to `ino` (no reply).
+    func forget(_ ino: UInt64, count: UInt64)
+    func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double)
+    func readlink(_ ino: UInt64) async throws(FuseError) -> String
+    func opendir(_ ino: UInt64) async throws(FuseError) -> UInt64
+    /// Entries after `offset`, handed to `add` until it returns false (the reply is full).
+    /// With `plus`, an entry counts as looked up only when `add` accepted it.
+    func readdir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool,
+                 add: (FuseDirectoryEntry) -> Bool) async throws(FuseError)
+    func releasedir(_ ino: UInt64, handle: UInt64) async
+    func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult
+    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> [UInt8]
+    func release(_ ino: UInt64, handle: UInt64) async
+    func statfs(_ ino: UInt64) async -> FuseStatfs
+}
+
+/// What the kernel connection is set up with (FUSE_INIT).
+public struct FuseConnectionOptions: Sendable {
+    public var readdirplus = true
+    /// Largest read and write the kernel sends, and its readahead (1 MiB: the largest
+    /// the kernel allows with max_pages, so fewer round trips per MiB).
+    public var maxIO: UInt32 = 1 << 20
+    public var maxThreads: UInt32 = 16
+    public init() {}
+}

@@ -1,0 +1,143 @@
+// The low-level ops table: one @convention(c) callback per operation. Each copies
+// what it needs out of the kernel's arguments, starts a Task on the filesystem,
+// and returns at once; the Task sends the reply from whatever thread it ends on.
+import CFuse3
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum FuseOperations {
+    static func context(_ req: OpaquePointer?) -> FuseContext {
+        // Safety: the session was created with an unretained FuseContext that the
+        // FuseSession keeps alive for as long as requests can arrive.
+        Unmanaged<FuseContext>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
+    }
+
+    /// Runs `body` in a Task and answers its FuseError, if any.
+    static func serve(_ req: OpaquePointer?, _ body: @escaping @Sendable (FuseRequest, FuseFilesystem) async throws(FuseError) -> Void) {
+        let r = FuseRequest(req!)
+        let fs = context(req).filesystem
+        Task {
+            do throws(FuseError) { try await body(r, fs) } catch { r.error(error.errno) }
+        }
+    }
+
+    static func table() -> fuse_lowlevel_ops {
+        var ops = fuse_lowlevel_ops()
+        ops.`init` = { userdata, conn in
+            guard let userdata, let conn else { return }
+            let options = Unmanaged<FuseContext>.fromOpaque(userdata).takeUnretainedValue().options
+            conn.pointee.max_write = options.maxIO
+            conn.pointee.max_read = options.maxIO  // must equal the max_read mount option
+            conn.pointee.max_readahead = options.maxIO
+            let wanted = UInt32(FUSE_CAP_ASYNC_READ) | UInt32(FUSE_CAP_PARALLEL_DIROPS)
+                | (options.readdirplus ? UInt32(FUSE_CAP_READDIRPLUS) : 0)
+            conn.pointee.want |= wanted & conn.pointee.capable
+            if !options.readdirplus { conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS) }
+            conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
+        }
+        ops.lookup = { req, parent, name in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.entry(try await fs.lookup(parent: parent, name: n)) }
+        }
+        ops.forget = { req, ino, count in
+            FuseOperations.context(req).filesystem.forget(ino, count: count)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, items in
+            let fs = FuseOperations.context(req).filesystem
+            for i in 0..<count { fs.forget(items![i].ino, count: items![i].nlookup) }
+            fuse_reply_none(req)
+        }
+        ops.getattr = { req, ino, _ in
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                let (a, timeout) = try await fs.getattr(ino)
+                r.attr(a, timeout: timeout)
+            }
+        }
+        ops.readlink = { req, ino in
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.readlink(try await fs.readlink(ino)) }
+        }
+        ops.opendir = { req, ino, fi in
+            let flags = fi?.pointee.flags ?? 0
+            _ = flags
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.open(FuseOpenResult(handle: try await fs.opendir(ino))) }
+        }
+        ops.readdir = { req, ino, size, off, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in try await FuseOperations.readdir(r, fs, ino, fh, size, Int64(off), plus: false) }
+        }
+        ops.readdirplus = { req, ino, size, off, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in try await FuseOperations.readdir(r, fs, ino, fh, size, Int64(off), plus: true) }
+        }
+        ops.releasedir = { req, ino, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs in
+                await fs.releasedir(ino, handle: fh)
+                r.error(0)
+            }
+        }
+        ops.open = { req, ino, fi in
+            let flags = fi!.pointee.flags
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.open(try await fs.open(ino, flags: flags)) }
+        }
+        ops.read = { req, ino, size, off, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                let data = try await fs.read(ino, handle: fh, offset: Int64(off), size: size)
+                data.withUnsafeBytes { r.buffer($0) }
+            }
+        }
+        ops.release = { req, ino, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs in
+                await fs.release(ino, handle: fh)
+                r.error(0)
+            }
+        }
+        ops.statfs = { req, ino in
+            FuseOperations.serve(req) { r, fs in r.statfs(await fs.statfs(ino)) }
+        }
+        // Writes arrive with the [write] issue; until then the mount is read-only.
+        ops.setattr = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.mkdir = { req, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.unlink = { req, _, _ in fuse_reply_err(req, EROFS) }
+        ops.rmdir = { req, _, _ in fuse_reply_err(req, EROFS) }
+        ops.symlink = { req, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.rename = { req, _, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
+        ops.create = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.write = { req, _, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        return ops
+    }
+
+    /// Fills one reply buffer with as many entries as fit.
+    static func readdir(_ r: FuseRequest, _ fs: FuseFilesystem, _ ino: UInt64, _ fh: UInt64, _ size: Int, _ off: Int64,
+                        plus: Bool) async throws(FuseError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+        defer { buffer.deallocate() }
+        var used = 0
+        try await fs.readdir(ino, handle: fh, offset: off, plus: plus) { e in
+            let room = size - used
+            // Safety: fuse_add_direntry(_plus) writes at most `room` bytes at buffer+used and
+            // returns the size it needs; an entry that does not fit is not written.
+            let base = buffer.baseAddress!.advanced(by: used).assumingMemoryBound(to: CChar.self)
+            let needed: Int
+            if plus, let entry = e.entry {
+                var param = FuseRequest.param(entry)
+                needed = fuse_add_direntry_plus(r.req, base, room, e.name, &param, off_t(e.nextOffset))
+            } else {
+                var st = stat()
+                st.st_ino = ino_t(e.ino)
+                st.st_mode = e.kind.modeBits
+                needed = fuse_add_direntry(r.req, base, room, e.name, &st, off_t(e.nextOffset))
+            }
+            guard needed <= room else { return false }
+            used += needed
+            return true
+        }
+        r.buffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+    }
+}

@@ -1,0 +1,83 @@
+// A mounted FUSE session on the low-level API: mount, serve with libfuse's
+// multi-threaded loop, unmount. The C callbacks (FuseOperations.swift) turn
+// each request into a Task on the FuseFilesystem; SIGINT/SIGTERM/SIGHUP end
+// the loop (libfuse's handlers), and so does a lazy unmount by the admin.
+import CFuse3
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct FuseMountError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// What the C callbacks reach through fuse_req_userdata.
+final class FuseContext: @unchecked Sendable {
+    // Safety: immutable after init; the filesystem is Sendable.
+    let filesystem: FuseFilesystem
+    let options: FuseConnectionOptions
+    init(filesystem: FuseFilesystem, options: FuseConnectionOptions) {
+        self.filesystem = filesystem
+        self.options = options
+    }
+}
+
+public final class FuseSession: @unchecked Sendable {
+    // Safety: `session` is used by the loop thread and by `exit`, which libfuse allows
+    // (fuse_session_exit only sets a flag); mount/unmount happen before and after the loop.
+    private let session: OpaquePointer
+    private let context: FuseContext
+    private var mounted = false
+
+    /// `mountOptions` are `-o` options for the kernel mount (`ro`, `allow_other`, `fsname=...`).
+    public init(filesystem: FuseFilesystem, mountOptions: [String], connection: FuseConnectionOptions = FuseConnectionOptions())
+        throws(FuseMountError)
+    {
+        let context = FuseContext(filesystem: filesystem, options: connection)
+        self.context = context
+        var ops = FuseOperations.table()
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("ossmount")]
+        if !mountOptions.isEmpty {
+            argv.append(strdup("-o"))
+            argv.append(strdup(mountOptions.joined(separator: ",")))
+        }
+        defer { for p in argv { free(p) } }
+        let s: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buf in
+            var args = CFuse3_args_init(Int32(buf.count), buf.baseAddress)
+            defer { fuse_opt_free_args(&args) }
+            // Safety: `context` lives as long as this object, which outlives the session.
+            // fuse_session_new copies the ops table.
+            return fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size,
+                                    Unmanaged.passUnretained(context).toOpaque())
+        }
+        guard let s else { throw FuseMountError(description: "invalid FUSE options: \(mountOptions.joined(separator: ","))") }
+        session = s
+    }
+
+    public func mount(at mountpoint: String) throws(FuseMountError) {
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            throw FuseMountError(description: "cannot mount on \(mountpoint) (see the message above)")
+        }
+        mounted = true
+    }
+
+    /// Serves requests until unmounted or signalled; returns 0 on a clean end.
+    public func run() -> Int32 {
+        guard fuse_set_signal_handlers(session) == 0 else { return -1 }
+        defer { fuse_remove_signal_handlers(session) }
+        return CFuse3_session_loop_mt(session, context.options.maxThreads, 0)
+    }
+
+    /// Ends the loop from another thread.
+    public func exit() { fuse_session_exit(session) }
+
+    public func unmount() {
+        if mounted { fuse_session_unmount(session) }
+        mounted = false
+    }
+
+    deinit {
+        unmount()
+        fuse_session_destroy(session)
+    }
+}

@@ -1,0 +1,117 @@
+// The command line users already know from ossfs and mount(8):
+//   ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]
+// parsed by hand, because the mount helper passes `-o a,b=c` and `-oro` forms
+// that a general-purpose parser does not take.
+
+public struct CommandLineError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+public struct MountCommand: Sendable, Equatable {
+    public var bucket = ""
+    public var prefix = ""
+    public var mountpoint = ""
+    /// `-o` options in order; a flag has a nil value.
+    public var options: [(name: String, value: String?)] = []
+    public var foreground = false
+    public var configFile: String?
+    /// Internal: the fd on which a background child reports readiness.
+    public var readyFD: Int32?
+    public var showHelp = false
+    public var showVersion = false
+
+    public static func == (a: MountCommand, b: MountCommand) -> Bool {
+        a.bucket == b.bucket && a.prefix == b.prefix && a.mountpoint == b.mountpoint
+            && a.options.map { "\($0.name)=\($0.value ?? "")" } == b.options.map { "\($0.name)=\($0.value ?? "")" }
+            && a.foreground == b.foreground && a.configFile == b.configFile
+    }
+
+    /// Splits `a,b=c,d` into options (a backslash escapes a comma).
+    static func splitOptions(_ text: String) -> [(name: String, value: String?)] {
+        var items: [String] = [], current = "", escaped = false
+        for c in text {
+            if escaped { current.append(c); escaped = false; continue }
+            if c == "\\" { escaped = true; continue }
+            if c == "," { items.append(current); current = ""; continue }
+            current.append(c)
+        }
+        items.append(current)
+        return items.filter { !$0.isEmpty }.map { item in
+            guard let eq = item.firstIndex(of: "=") else { return (item, nil) }
+            return (String(item[..<eq]), String(item[item.index(after: eq)...]))
+        }
+    }
+
+    public static func parse(_ args: [String]) throws(CommandLineError) -> MountCommand {
+        var cmd = MountCommand()
+        var positional: [String] = []
+        var i = 0
+        func next(_ flag: String) throws(CommandLineError) -> String {
+            i += 1
+            guard i < args.count else { throw CommandLineError("\(flag) needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "-o": cmd.options += splitOptions(try next("-o"))
+            case "-f", "--foreground": cmd.foreground = true
+            case "-d": cmd.foreground = true; cmd.options.append(("log_level", "debug"))
+            case "-s": break  // single-threaded: accepted for compatibility, ignored
+            case "--config", "-c": cmd.configFile = try next(a)
+            case "--ready-fd": cmd.readyFD = Int32(try next(a))
+            case "-h", "--help": cmd.showHelp = true
+            case "-V", "--version": cmd.showVersion = true
+            default:
+                if a.hasPrefix("-o") && a.count > 2 {
+                    cmd.options += splitOptions(String(a.dropFirst(2)))
+                } else if a.hasPrefix("--config=") {
+                    cmd.configFile = String(a.dropFirst("--config=".count))
+                } else if a.hasPrefix("-") && a.count > 1 {
+                    throw CommandLineError("unknown flag \(a) (see ossmount --help)")
+                } else {
+                    positional.append(a)
+                }
+            }
+            i += 1
+        }
+        if cmd.showHelp || cmd.showVersion { return cmd }
+        guard positional.count == 2 else {
+            throw CommandLineError("usage: ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]")
+        }
+        var target = positional[0]
+        if target.hasPrefix("oss://") { target = String(target.dropFirst(6)) }
+        if let colon = target.firstIndex(of: ":") {
+            cmd.bucket = String(target[..<colon])
+            cmd.prefix = String(target[target.index(after: colon)...])
+        } else if let slash = target.firstIndex(of: "/") {
+            cmd.bucket = String(target[..<slash])
+            cmd.prefix = String(target[slash...])
+        } else {
+            cmd.bucket = target
+        }
+        while cmd.prefix.hasPrefix("/") { cmd.prefix.removeFirst() }
+        if !cmd.prefix.isEmpty && !cmd.prefix.hasSuffix("/") { cmd.prefix += "/" }
+        guard !cmd.bucket.isEmpty else { throw CommandLineError("no bucket given: ossmount BUCKET[:/PREFIX] MOUNTPOINT") }
+        cmd.mountpoint = positional[1]
+        return cmd
+    }
+
+    public static let help = """
+        usage: ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]
+
+        Mounts an OSS bucket (or a prefix of it) at MOUNTPOINT. Runs in the background
+        and returns once the mount answers; -f stays in the foreground (sidecars).
+
+          -o endpoint=URL        OSS endpoint (oss-cn-hangzhou.aliyuncs.com, http://127.0.0.1:9100)
+          -o region=NAME         sign with Signature V4 for this region
+          -o ro                  read-only mount
+          -o attr_timeout=SEC    keep metadata this long (entry_timeout, negative_timeout too)
+          -o close_to_open       revalidate a file on every open
+          -o allow_other         let other users see the mount
+          -o passwd_file=FILE    credentials as bucket:ak:sk (also credentials_file, ram_role,
+                                 credential_process; or OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET)
+        Every option, with defaults and ossfs/JindoFuse equivalents: docs/CONFIGURATION.md
+        """
+}

@@ -1,0 +1,82 @@
+// Serves the VFS through FuseKit: maps VFS values to FuseKit values and VFS
+// errors to the errno the VFS chose. Nothing else happens here.
+import FuseKit
+import ObjectStore
+import VFS
+
+struct FuseAdapter: FuseFilesystem {
+    let vfs: VFS
+    let directIO: Bool
+
+    static func kind(_ k: FileKind) -> FuseFileKind {
+        switch k {
+        case .file: .regular
+        case .directory: .directory
+        case .symlink: .symlink
+        }
+    }
+
+    static func attributes(_ a: FileAttributes) -> FuseAttributes {
+        FuseAttributes(ino: a.ino, kind: kind(a.kind), permissions: a.mode, size: a.size, uid: a.uid, gid: a.gid,
+                       mtime: (Int64(a.mtime.seconds), Int64(a.mtime.nanoseconds)), links: a.kind == .directory ? 2 : 1)
+    }
+
+    static func entry(_ e: Entry) -> FuseEntry {
+        FuseEntry(attributes: attributes(e.attributes), generation: e.generation, entryTimeout: e.entryTimeout,
+                  attributeTimeout: e.attributeTimeout)
+    }
+
+    func run<T>(_ body: () async throws(VFSError) -> T) async throws(FuseError) -> T {
+        do { return try await body() } catch { throw FuseError(error.errno) }
+    }
+
+    func lookup(parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {
+        Self.entry(try await run { () async throws(VFSError) in try await vfs.lookup(parent: parent, name: name) })
+    }
+
+    func forget(_ ino: UInt64, count: UInt64) { vfs.forget(ino, count: count) }
+
+    func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double) {
+        let (a, t) = try await run { () async throws(VFSError) in try await vfs.getattr(ino) }
+        return (Self.attributes(a), t)
+    }
+
+    func readlink(_ ino: UInt64) async throws(FuseError) -> String {
+        try await run { () async throws(VFSError) in try await vfs.readlink(ino) }
+    }
+
+    func opendir(_ ino: UInt64) async throws(FuseError) -> UInt64 {
+        try await run { () async throws(VFSError) in try await vfs.opendir(ino) }
+    }
+
+    func readdir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool, add: (FuseDirectoryEntry) -> Bool)
+        async throws(FuseError)
+    {
+        try await run { () async throws(VFSError) in
+            try await vfs.readdir(ino, handle: handle, offset: offset, plus: plus) { e in
+                add(FuseDirectoryEntry(name: e.name, ino: e.ino, kind: Self.kind(e.kind), nextOffset: e.nextOffset,
+                                       entry: e.entry.map(Self.entry)))
+            }
+        }
+    }
+
+    func releasedir(_ ino: UInt64, handle: UInt64) async { vfs.releasedir(handle) }
+
+    func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult {
+        let writable = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+        let (h, keep) = try await run { () async throws(VFSError) in try await vfs.open(ino, writable: writable) }
+        return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep)
+    }
+
+    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> [UInt8] {
+        try await run { () async throws(VFSError) in try await vfs.read(handle, offset: offset, size: size) }
+    }
+
+    func release(_ ino: UInt64, handle: UInt64) async { vfs.release(handle) }
+
+    func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,143 @@
+// From a parsed command to a served mount: check the mountpoint, find
+// credentials, reach the bucket (each failure one line saying what to fix),
+// then mount and serve. In the background, the parent waits for the child's
+// word on a pipe and for the mount to answer before it exits 0.
+import CurlTransport
+import Foundation
+import FuseKit
+import Logging
+import ObjectStore
+import OSSClient
+import VFS
+
+public struct MountFailure: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum Mounter {
+    static func checkMountpoint(_ config: MountConfig) throws(MountFailure) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: config.mountpoint, isDirectory: &isDir) else {
+            throw MountFailure("mountpoint \(config.mountpoint) does not exist: create it with mkdir -p \(config.mountpoint)")
+        }
+        guard isDir.boolValue else { throw MountFailure("mountpoint \(config.mountpoint) is not a directory") }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: config.mountpoint)) ?? []
+        if !entries.isEmpty && !config.nonempty {
+            throw MountFailure("mountpoint \(config.mountpoint) is not empty: empty it, or pass -o nonempty to mount over it")
+        }
+    }
+
+    static func credentials(_ config: MountConfig, transport: HTTPTransport) -> CredentialsProvider {
+        var sources: [CredentialsProvider] = []
+        if let id = config.accessKeyId, let secret = config.accessKeySecret {
+            sources.append(StaticCredentialsProvider(Credentials(accessKeyId: id, accessKeySecret: secret,
+                                                                 securityToken: config.securityToken)))
+        }
+        sources.append(EnvironmentCredentialsProvider(environment: ProcessInfo.processInfo.environment))
+        sources.append(CachingCredentialsProvider(CredentialsFileProvider(
+            path: config.credentialsFile ?? "/mnt/.alibabacloud/credentials", required: config.credentialsFile != nil)))
+        sources.append(PasswdFileProvider(path: config.passwdFile ?? "/etc/passwd-ossfs", bucket: config.bucket,
+                                          required: config.passwdFile != nil))
+        if let role = config.ramRole {
+            sources.append(CachingCredentialsProvider(ECSRoleCredentialsProvider(roleName: role, transport: transport)))
+        }
+        if let command = config.credentialProcess {
+            sources.append(CachingCredentialsProvider(ProcessCredentialsProvider(command: command)))
+        }
+        return CredentialsChain(sources)
+    }
+
+    /// Builds the client and proves it works with a one-key listing.
+    static func connect(_ config: MountConfig, logger: Logger) async throws(MountFailure) -> (OSSClient, CurlTransport) {
+        guard let endpointText = config.endpoint else {
+            throw MountFailure("no endpoint: pass -o endpoint=oss-<region>.aliyuncs.com (or http://host:port for osslocal)")
+        }
+        let endpoint: OSSEndpoint
+        do { endpoint = try OSSEndpoint(parsing: endpointText) } catch {
+            throw MountFailure("endpoint \(endpointText): \(error)")
+        }
+        var options = CurlTransportOptions()
+        options.caBundle = config.caBundle
+        options.insecure = config.insecure
+        let transport = CurlTransport(options: options, logger: logger)
+        let version: SignatureVersion? = config.signatureVersion.map { $0 == 4 ? .v4 : .v1 }
+        if version == .v4 && config.region == nil {
+            throw MountFailure("sigv=4 needs a region: pass -o region=cn-hangzhou (or the bucket's region)")
+        }
+        let clientConfig = OSSClientConfig(endpoint: endpoint, bucket: config.bucket, region: config.region,
+                                           signatureVersion: version)
+        let client = OSSClient(config: clientConfig, transport: transport,
+                               credentials: credentials(config, transport: transport), logger: logger)
+        // The probe gives up fast: a wrong endpoint must fail the mount within seconds.
+        var probeConfig = clientConfig
+        probeConfig.retry = RetryPolicy(maxAttempts: 2, maxElapsed: .seconds(5), baseDelay: .milliseconds(200))
+        let probe = OSSClient(config: probeConfig, transport: transport, credentials: client.credentials, logger: logger)
+        do {
+            _ = try await probe.listObjects(ListRequest(prefix: config.prefix, delimiter: "/", maxKeys: 1))
+        } catch let e as ObjectStoreError {
+            transport.shutdown()
+            throw MountFailure(explain(e, config: config, endpoint: endpoint))
+        } catch {
+            transport.shutdown()
+            throw MountFailure("cannot list bucket \(config.bucket): \(error)")
+        }
+        return (client, transport)
+    }
+
+    static func explain(_ e: ObjectStoreError, config: MountConfig, endpoint: OSSEndpoint) -> String {
+        switch e {
+        case .transport(let t):
+            return "cannot reach endpoint \(endpoint) (\(t)): check -o endpoint and the network"
+        case .credentials(let text):
+            return text + "; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or -o passwd_file / credentials_file / ram_role"
+        case .service(let s) where s.code == "SignatureDoesNotMatch":
+            return "SignatureDoesNotMatch: the access key secret is wrong for \(config.bucket) (RequestId \(s.requestId ?? "-"))"
+        case .service(let s) where s.code == "NoSuchBucket":
+            return "NoSuchBucket: bucket \(config.bucket) does not exist at \(endpoint)"
+        case .service(let s) where s.code == "InvalidAccessKeyId":
+            return "InvalidAccessKeyId: the access key id is not known to \(endpoint)"
+        case .service(let s):
+            return "\(s.code): \(s.message) (bucket \(config.bucket) at \(endpoint))"
+        default:
+            return "cannot list bucket \(config.bucket): \(e)"
+        }
+    }
+
+    static func vfsConfig(_ config: MountConfig) -> VFSConfig {
+        var v = VFSConfig()
+        v.prefix = config.prefix
+        v.attrTimeout = config.attrTimeout
+        v.entryTimeout = config.entryTimeout
+        v.negativeTimeout = config.negativeTimeout
+        v.closeToOpen = config.closeToOpen
+        v.uid = config.uid ?? getuid()
+        v.gid = config.gid ?? getgid()
+        v.umask = config.umask
+        v.fileMode = config.fileMode
+        v.dirMode = config.dirMode
+        v.keepCache = config.kernelCache || config.autoCache
+        v.readOnly = true
+        return v
+    }
+
+    static func fuseOptions(_ config: MountConfig) -> [String] {
+        var o = ["fsname=ossmount:\(config.bucket)", "subtype=ossmount"].filter { opt in
+            !config.fuseOptions.contains { $0.hasPrefix(opt.split(separator: "=")[0] + "=") }
+        }
+        o += config.fuseOptions
+        if config.readOnly { o.append("ro") }
+        if config.allowOther { o.append("allow_other") }
+        if config.maxIO > 0 { o.append("max_read=\(config.maxIO)") }
+        return o
+    }
+}
+
+extension MountConfig {
+    /// Largest read the kernel sends (1 MiB, its max_pages limit).
+    var maxIO: Int { 1 << 20 }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

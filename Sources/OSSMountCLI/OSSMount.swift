@@ -1,0 +1,148 @@
+// The ossmount command: parse, then either serve in the foreground (-f, and the
+// background child) or start a background child and wait until its mount
+// answers. Exit status 0 means mounted; anything else comes with one line on
+// stderr that says what to fix.
+import CurlTransport
+import Foundation
+import FuseKit
+import Logging
+import ObjectStore
+import OSSClient
+import VFS
+
+public enum OSSMount {
+    public static func main(_ arguments: [String]) -> Int32 {
+        let command: MountCommand
+        var config = MountConfig()
+        do {
+            command = try MountCommand.parse(arguments)
+            if command.showHelp {
+                print(MountCommand.help)
+                return 0
+            }
+            if command.showVersion {
+                print("ossmount 0.1.0")
+                return 0
+            }
+            config.bucket = command.bucket
+            config.prefix = command.prefix
+            config.mountpoint = command.mountpoint
+            try MountConfig.parse(command.options, into: &config)
+        } catch {
+            return fail("\(error)", fd: nil)
+        }
+        if !command.foreground && command.readyFD == nil {
+            return Daemon.startInBackground(arguments: arguments, mountpoint: config.mountpoint)
+        }
+        return serve(config, readyFD: command.readyFD)
+    }
+
+    static func fail(_ message: String, fd: Int32?) -> Int32 {
+        if let fd {
+            Daemon.report(fd, "error: " + message)
+        }
+        FileHandle.standardError.write(Data("ossmount: \(message)\n".utf8))
+        return 1
+    }
+
+    static func makeLogger(_ config: MountConfig) -> Logger {
+        var logger = Logger(label: "ossmount") { label in
+            if let path = config.logFile, let handle = FileHandle(forWritingAtPath: path) ?? {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                return FileHandle(forWritingAtPath: path)
+            }() {
+                handle.seekToEndOfFile()
+                return StreamLogHandler.standardError(label: label).redirected(to: handle)
+            }
+            return StreamLogHandler.standardError(label: label)
+        }
+        logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+        return logger
+    }
+
+    /// Mounts and serves until unmounted or signalled.
+    static func serve(_ config: MountConfig, readyFD: Int32?) -> Int32 {
+        let logger = makeLogger(config)
+        do {
+            try Mounter.checkMountpoint(config)
+        } catch {
+            return fail(error.description, fd: readyFD)
+        }
+        let connected = Blocking.run { () async throws(MountFailure) in try await Mounter.connect(config, logger: logger) }
+        let client: OSSClient, transport: CurlTransport
+        switch connected {
+        case .success(let pair): (client, transport) = pair
+        case .failure(let e): return fail(e.description, fd: readyFD)
+        }
+        defer { transport.shutdown() }
+        let vfs = VFS(client: client, config: Mounter.vfsConfig(config), logger: logger)
+        var connection = FuseConnectionOptions()
+        connection.readdirplus = config.readdirplus
+        connection.maxThreads = UInt32(config.maxThreads)
+        let session: FuseSession
+        do {
+            session = try FuseSession(filesystem: FuseAdapter(vfs: vfs, directIO: config.directIO),
+                                      mountOptions: Mounter.fuseOptions(config), connection: connection)
+            try session.mount(at: config.mountpoint)
+        } catch {
+            return fail("\(error)", fd: readyFD)
+        }
+        logger.info("mounted", metadata: ["bucket": "\(config.bucket)", "prefix": "\(config.prefix)",
+                                          "mountpoint": "\(config.mountpoint)"])
+        if let readyFD { Daemon.report(readyFD, "ok") }
+        let rc = session.run()
+        session.unmount()
+        logger.info("unmounted", metadata: ["mountpoint": "\(config.mountpoint)"])
+        return rc == 0 ? 0 : 1
+    }
+}
+
+/// Runs async work from synchronous code (startup only, before the FUSE loop).
+enum Blocking {
+    static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () async throws(E) -> T) -> Result<T, E> {
+        let box = ResultBox<T, E>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do throws(E) { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
+            done.signal()
+        }
+        done.wait()
+        return box.get()
+    }
+
+    final class ResultBox<T: Sendable, E: Error>: @unchecked Sendable {
+        // Safety: written once before the semaphore is signalled, read after it was waited on.
+        private var value: Result<T, E>?
+        func set(_ v: Result<T, E>) { value = v }
+        func get() -> Result<T, E> { value! }
+    }
+}
+
+extension StreamLogHandler {
+    /// The same formatting, written to a file.
+    func redirected(to handle: FileHandle) -> LogHandler {
+        FileLogHandler(base: self, handle: handle)
+    }
+}
+
+struct FileLogHandler: LogHandler {
+    var base: StreamLogHandler
+    let handle: FileHandle
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue }
+    }
+    var logLevel: Logger.Level {
+        get { base.logLevel }
+        set { base.logLevel = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let meta = metadata.merging(event.metadata ?? [:]) { $1 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        let line = "\(Date()) \(event.level) \(event.message)\(meta.isEmpty ? "" : " " + meta)\n"
+        handle.write(Data(line.utf8))
+    }
+}

@@ -1,0 +1,71 @@
+// Inodes: numbers handed to the kernel, each bound to one object key (a file
+// "a/b.txt" or a directory prefix "a/"), with the kernel's lookup count. An
+// inode whose count drops to zero is forgotten (except the root), so a walk over
+// millions of keys keeps only what the kernel still holds. Numbers are never
+// reused, so the generation stays 1.
+import ObjectStore
+
+struct Inode: Sendable {
+    let ino: InodeNumber
+    /// Full object key; directories end with "/" (the root: the mount prefix).
+    let key: String
+    var kind: FileKind
+    var attributes: FileAttributes
+    /// ETag of the object, for files (pins reads of open handles).
+    var etag: ETag?
+    /// When the attributes were last confirmed, on the VFS clock.
+    var validatedAt: Double
+    var lookups: UInt64
+}
+
+struct InodeTable: Sendable {
+    static let rootIno: InodeNumber = 1
+    private(set) var inodes: [InodeNumber: Inode] = [:]
+    private var byKey: [String: InodeNumber] = [:]
+    private var nextIno: InodeNumber = 2
+
+    init(root: Inode) {
+        inodes[root.ino] = root
+        byKey[root.key] = root.ino
+    }
+
+    subscript(ino: InodeNumber) -> Inode? {
+        get { inodes[ino] }
+        set { inodes[ino] = newValue }
+    }
+
+    func ino(forKey key: String) -> InodeNumber? { byKey[key] }
+
+    var count: Int { inodes.count }
+
+    /// The inode for `key`, created (with `make`) when new; its attributes refreshed
+    /// otherwise. `lookups` is added to its count.
+    mutating func upsert(key: String, lookups: UInt64, make: (InodeNumber) -> Inode,
+                         update: (inout Inode) -> Void) -> Inode {
+        if let ino = byKey[key], var node = inodes[ino] {
+            update(&node)
+            node.lookups += lookups
+            inodes[ino] = node
+            return node
+        }
+        let ino = nextIno
+        nextIno += 1
+        var node = make(ino)
+        node.lookups = lookups
+        inodes[ino] = node
+        byKey[key] = ino
+        return node
+    }
+
+    /// Drops `count` kernel references; the inode goes when none remain.
+    mutating func forget(_ ino: InodeNumber, count: UInt64) {
+        guard ino != Self.rootIno, var node = inodes[ino] else { return }
+        node.lookups = node.lookups > count ? node.lookups - count : 0
+        if node.lookups == 0 {
+            inodes[ino] = nil
+            if byKey[node.key] == ino { byKey[node.key] = nil }
+        } else {
+            inodes[ino] = node
+        }
+    }
+}

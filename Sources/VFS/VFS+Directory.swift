@@ -1,0 +1,106 @@
+// Directory listing: paged ListObjectsV2 with delimiter "/", one page at a time as
+// the kernel reads on. Each page's entries fill the attribute cache (and, with
+// readdirplus, come with their attributes), so `ls -l` of a large directory costs
+// one LIST per 1000 entries and no HEAD per file.
+import ObjectStore
+
+struct DirectoryHandle: Sendable {
+    let ino: InodeNumber
+    let key: String
+    /// Entries read so far, in listing order ("." and ".." first).
+    var entries: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
+    var names: Set<String> = []
+    var token: String?
+    var done = false
+}
+
+extension VFS {
+    public func opendir(_ ino: InodeNumber) async throws(VFSError) -> UInt64 {
+        let node = try inode(ino)
+        guard node.kind == .directory else { throw .notDirectory }
+        return state.withLock { s in
+            let h = s.nextHandle
+            s.nextHandle += 1
+            var d = DirectoryHandle(ino: ino, key: node.key)
+            d.entries = [(".", .directory, node.key, nil), ("..", .directory, node.key, nil)]
+            s.directories[h] = d
+            return h
+        }
+    }
+
+    public func releasedir(_ handle: UInt64) {
+        _ = state.withLock { $0.directories.removeValue(forKey: handle) }
+    }
+
+    /// Reads the next page of the listing into the handle; false when nothing is left.
+    func loadPage(_ handle: UInt64) async throws(VFSError) -> Bool {
+        guard let d = state.withLock({ $0.directories[handle] }) else { throw .badHandle }
+        if d.done { return false }
+        let page: ListPage
+        do {
+            page = try await client.listObjects(ListRequest(prefix: d.key, delimiter: "/", maxKeys: config.listPageSize,
+                                                            continuationToken: d.token))
+        } catch {
+            throw VFSError(error)
+        }
+        // Directories first within a page, so a name that is both a file and a
+        // directory shows as the directory (its children stay reachable).
+        var fresh: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
+        for p in page.commonPrefixes {
+            let name = String(p.dropFirst(d.key.count).dropLast())
+            if !name.isEmpty { fresh.append((name, .directory, p, nil)) }
+        }
+        for o in page.objects where o.key != d.key {
+            let name = String(o.key.dropFirst(d.key.count))
+            fresh.append((name, o.type == .symlink ? .symlink : .file, o.key, o))
+        }
+        state.withLock { s in
+            guard var h = s.directories[handle] else { return }
+            for e in fresh where !h.names.contains(e.name) {
+                h.names.insert(e.name)
+                h.entries.append(e)
+            }
+            h.token = page.nextContinuationToken
+            h.done = !page.isTruncated || page.nextContinuationToken == nil
+            s.directories[handle] = h
+        }
+        return true
+    }
+
+    /// Entries after `offset` (an index into the listing), each passed to `add` until it
+    /// refuses one. With `plus`, accepted entries carry attributes and count as looked up.
+    public func readdir(_ ino: InodeNumber, handle: UInt64, offset: Int64, plus: Bool,
+                        add: (DirectoryEntry) -> Bool) async throws(VFSError) {
+        var index = Int(offset)
+        while true {
+            guard let d = state.withLock({ $0.directories[handle] }) else { throw .badHandle }
+            while index < d.entries.count {
+                let e = d.entries[index]
+                let node: Inode
+                if index < 2 {
+                    let parentIno = index == 0 ? d.ino : InodeTable.rootIno
+                    node = try inode(parentIno == d.ino ? d.ino : parentIno)
+                } else if let info = e.info {
+                    node = remember(fileKey: e.key, info: ObjectInfo(key: info.key, size: info.size, etag: info.etag,
+                                                                     lastModified: info.lastModified, type: info.type),
+                                    lookups: 0)
+                } else {
+                    node = remember(directoryKey: e.key, lookups: 0)
+                }
+                let dirEntry = DirectoryEntry(name: e.name, ino: node.ino, kind: e.kind, nextOffset: Int64(index + 1),
+                                              entry: plus ? entry(node) : nil)
+                guard add(dirEntry) else { return }
+                if plus && index >= 2 {
+                    state.withLock { s in
+                        if var n = s.table[node.ino] {
+                            n.lookups += 1
+                            s.table[node.ino] = n
+                        }
+                    }
+                }
+                index += 1
+            }
+            guard try await loadPage(handle) else { return }
+        }
+    }
+}

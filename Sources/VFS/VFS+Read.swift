@@ -1,0 +1,51 @@
+// Opening and reading files. A handle pins the ETag seen at open: every read is
+// an If-Match GET, so an object replaced while open gives ESTALE, never a mix of
+// old and new bytes.
+import ObjectStore
+
+struct FileHandle: Sendable {
+    let ino: InodeNumber
+    let key: String
+    let etag: ETag?
+    let size: UInt64
+}
+
+extension VFS {
+    public func open(_ ino: InodeNumber, writable: Bool) async throws(VFSError) -> (handle: UInt64, keepCache: Bool) {
+        var node = try inode(ino)
+        guard node.kind != .directory else { throw .isDirectory }
+        if writable && config.readOnly { throw .readOnly }
+        var keepCache = config.keepCache
+        if config.closeToOpen || clock.now() - node.validatedAt >= config.attrTimeout {
+            guard let info = try await headIfExists(node.key) else { throw .notFound }
+            // A changed object must not be served from the kernel's page cache.
+            if info.etag != node.etag { keepCache = false }
+            node = remember(fileKey: node.key, info: info, lookups: 0)
+        }
+        let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: node.attributes.size)
+        let h = state.withLock { s in
+            let h = s.nextHandle
+            s.nextHandle += 1
+            s.files[h] = handle
+            return h
+        }
+        return (h, keepCache)
+    }
+
+    public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> [UInt8] {
+        guard let h = state.withLock({ $0.files[handle] }) else { throw .badHandle }
+        guard offset >= 0 else { throw .invalidArgument }
+        let start = UInt64(offset)
+        guard start < h.size, size > 0 else { return [] }
+        let end = min(h.size, start + UInt64(size))
+        do {
+            return try await client.getBytes(h.key, range: ByteRange(start, end), ifMatch: h.etag)
+        } catch {
+            throw VFSError(error)
+        }
+    }
+
+    public func release(_ handle: UInt64) {
+        _ = state.withLock { $0.files.removeValue(forKey: handle) }
+    }
+}

@@ -1,0 +1,236 @@
+// VFS: the filesystem over an ObjectClient. Names become keys under the mount
+// prefix; files are objects, directories are prefixes (with or without a
+// `dir/` marker object). This file holds the state and the metadata paths
+// (lookup, getattr, forget, readlink, statfs); listing is in VFS+Directory,
+// reading in VFS+Read.
+import Logging
+import ObjectStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct VFSClock: Sendable {
+    /// Seconds on a monotonic clock.
+    public var now: @Sendable () -> Double
+    public init(now: @escaping @Sendable () -> Double) { self.now = now }
+    public static let system = VFSClock {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+public final class VFS: Sendable {
+    let client: ObjectClient
+    let config: VFSConfig
+    let clock: VFSClock
+    let logger: Logger
+
+    struct State {
+        var table: InodeTable
+        /// Keys known not to exist, until the time given.
+        var negative: [String: Double] = [:]
+        var files: [UInt64: FileHandle] = [:]
+        var directories: [UInt64: DirectoryHandle] = [:]
+        var nextHandle: UInt64 = 1
+    }
+    let state: Mutex<State>
+
+    public init(client: ObjectClient, config: VFSConfig, clock: VFSClock = .system,
+                logger: Logger = Logger(label: "ossmount.vfs")) {
+        self.client = client
+        self.config = config
+        self.clock = clock
+        self.logger = logger
+        let rootAttrs = FileAttributes(ino: InodeTable.rootIno, kind: .directory, size: 0,
+                                       mode: config.dirMode & ~config.umask, uid: config.uid, gid: config.gid,
+                                       mtime: Timestamp(seconds: 0))
+        let root = Inode(ino: InodeTable.rootIno, key: config.prefix, kind: .directory, attributes: rootAttrs,
+                         etag: nil, validatedAt: .infinity, lookups: 1)
+        state = Mutex(State(table: InodeTable(root: root)))
+    }
+
+    /// Inodes currently held (the root included): what a walk leaves behind.
+    public var inodeCount: Int { state.withLock { $0.table.count } }
+
+    func inode(_ ino: InodeNumber) throws(VFSError) -> Inode {
+        guard let node = state.withLock({ $0.table[ino] }) else { throw .notFound }
+        return node
+    }
+
+    func entry(_ node: Inode) -> Entry {
+        Entry(attributes: node.attributes, generation: 1, entryTimeout: config.entryTimeout,
+              attributeTimeout: config.attrTimeout)
+    }
+
+    // MARK: attributes from object metadata
+
+    /// Attributes of a file from its metadata, honouring the `x-oss-meta-*` names ossfs writes.
+    func fileAttributes(_ ino: InodeNumber, size: UInt64, lastModified: Timestamp?, type: ObjectType,
+                        metadata: [String: String]) -> FileAttributes {
+        let kind: FileKind = type == .symlink ? .symlink : .file
+        var mode = config.fileMode & ~config.umask
+        if let m = metadata["mode"].flatMap({ UInt32($0) }) { mode = m & 0o7777 }
+        if kind == .symlink { mode = 0o777 }
+        var mtime = lastModified ?? Timestamp(seconds: 0)
+        if let t = metadata["mtime"].flatMap({ Double($0) }) {
+            mtime = Timestamp(seconds: Int64(t), nanoseconds: Int32((t - t.rounded(.down)) * 1e9))
+        }
+        return FileAttributes(ino: ino, kind: kind, size: size, mode: mode,
+                              uid: metadata["uid"].flatMap { UInt32($0) } ?? config.uid,
+                              gid: metadata["gid"].flatMap { UInt32($0) } ?? config.gid, mtime: mtime)
+    }
+
+    func directoryAttributes(_ ino: InodeNumber, mtime: Timestamp = Timestamp(seconds: 0)) -> FileAttributes {
+        FileAttributes(ino: ino, kind: .directory, size: 0, mode: config.dirMode & ~config.umask, uid: config.uid,
+                       gid: config.gid, mtime: mtime)
+    }
+
+    /// Records a file seen by HEAD or by a listing; returns the inode with `lookups` added.
+    func remember(fileKey key: String, info: ObjectInfo, lookups: UInt64) -> Inode {
+        let now = clock.now()
+        return state.withLock { s in
+            s.negative[key] = nil
+            return s.table.upsert(key: key, lookups: lookups) { ino in
+                Inode(ino: ino, key: key, kind: info.type == .symlink ? .symlink : .file,
+                      attributes: fileAttributes(ino, size: info.size, lastModified: info.lastModified, type: info.type,
+                                                 metadata: info.userMetadata),
+                      etag: info.etag, validatedAt: now, lookups: 0)
+            } update: { node in
+                node.attributes = fileAttributes(node.ino, size: info.size, lastModified: info.lastModified,
+                                                 type: info.type, metadata: info.userMetadata)
+                node.kind = node.attributes.kind
+                node.etag = info.etag
+                node.validatedAt = now
+            }
+        }
+    }
+
+    func remember(directoryKey key: String, lookups: UInt64) -> Inode {
+        let now = clock.now()
+        return state.withLock { s in
+            s.negative[key] = nil
+            return s.table.upsert(key: key, lookups: lookups) { ino in
+                Inode(ino: ino, key: key, kind: .directory, attributes: directoryAttributes(ino), etag: nil,
+                      validatedAt: now, lookups: 0)
+            } update: { node in node.validatedAt = now }
+        }
+    }
+
+    // MARK: lookup
+
+    static func validName(_ name: String) throws(VFSError) {
+        if name.utf8.count > 255 { throw .nameTooLong }
+        if name.isEmpty || name == "." || name == ".." || name.contains("/") { throw .invalidArgument }
+    }
+
+    public func lookup(parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
+        let dir = try inode(parent)
+        guard dir.kind == .directory else { throw .notDirectory }
+        try Self.validName(name)
+        let fileKey = dir.key + name
+        let dirKey = fileKey + "/"
+        let now = clock.now()
+        // Fresh enough in the cache: answer without asking OSS.
+        let cached: Inode? = state.withLock { s in
+            for key in [dirKey, fileKey] {
+                if let ino = s.table.ino(forKey: key), var node = s.table[ino], now - node.validatedAt < config.entryTimeout {
+                    node.lookups += 1
+                    s.table[ino] = node
+                    return node
+                }
+            }
+            return nil
+        }
+        if let cached { return entry(cached) }
+        if let until = state.withLock({ $0.negative[fileKey] }), until > now { throw .notFound }
+
+        // Ask for the object and for anything under name/ at once: one round trip.
+        async let head = headIfExists(fileKey)
+        async let children = directoryExists(dirKey)
+        let info: ObjectInfo?, isDirectory: Bool
+        do {
+            (info, isDirectory) = try await (head, children)
+        } catch let e as VFSError {
+            throw e
+        } catch {
+            throw .io("\(error)")
+        }
+        if isDirectory { return entry(remember(directoryKey: dirKey, lookups: 1)) }
+        if let info { return entry(remember(fileKey: fileKey, info: info, lookups: 1)) }
+        if config.negativeTimeout > 0 {
+            let until = clock.now() + config.negativeTimeout
+            state.withLock { $0.negative[fileKey] = until }
+        }
+        throw .notFound
+    }
+
+    func headIfExists(_ key: String) async throws(VFSError) -> ObjectInfo? {
+        do {
+            return try await client.headObject(key, ifMatch: nil)
+        } catch {
+            let e = VFSError(error)
+            if e == .notFound { return nil }
+            throw e
+        }
+    }
+
+    /// A directory exists when some key starts with `prefix` (a `dir/` marker counts).
+    func directoryExists(_ prefix: String) async throws(VFSError) -> Bool {
+        do {
+            let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 1))
+            return !page.objects.isEmpty || !page.commonPrefixes.isEmpty
+        } catch {
+            throw VFSError(error)
+        }
+    }
+
+    public func forget(_ ino: InodeNumber, count: UInt64) {
+        state.withLock { $0.table.forget(ino, count: count) }
+    }
+
+    // MARK: getattr
+
+    public func getattr(_ ino: InodeNumber) async throws(VFSError) -> (FileAttributes, timeout: Double) {
+        let node = try inode(ino)
+        if node.kind == .directory || clock.now() - node.validatedAt < config.attrTimeout {
+            return (node.attributes, config.attrTimeout)
+        }
+        // Stale: ask OSS again (the object may have changed or gone).
+        guard let info = try await headIfExists(node.key) else { throw .notFound }
+        let fresh = remember(fileKey: node.key, info: info, lookups: 0)
+        return (fresh.attributes, config.attrTimeout)
+    }
+
+    public func readlink(_ ino: InodeNumber) async throws(VFSError) -> String {
+        let node = try inode(ino)
+        guard node.kind == .symlink else { throw .invalidArgument }
+        do {
+            let target = try await client.getSymlink(node.key).target
+            // Targets are keys; show them relative to the link's directory when they share the mount.
+            return Self.relativeTarget(target, linkKey: node.key, prefix: config.prefix)
+        } catch {
+            throw VFSError(error)
+        }
+    }
+
+    /// OSS symlink targets are full keys; a path relative to the link reads the same in the mount.
+    static func relativeTarget(_ target: String, linkKey: String, prefix: String) -> String {
+        guard target.hasPrefix(prefix) else { return target }
+        let targetParts = target.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        let linkDir = linkKey.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        var common = 0
+        while common < linkDir.count && common < targetParts.count - 1 && linkDir[common] == targetParts[common] {
+            common += 1
+        }
+        let ups = Array(repeating: "..", count: linkDir.count - common)
+        return (ups + targetParts[common...].map(String.init)).joined(separator: "/")
+    }
+
+    public func statfs() -> (blockSize: UInt64, blocks: UInt64, files: UInt64) {
+        // Object storage has no fixed capacity: report a large, constant size so tools
+        // that check free space (cp, df, installers) proceed.
+        (1 << 20, 1 << 30, 1 << 30)
+    }
+}

@@ -1,0 +1,39 @@
+// The one place where errno is chosen: from VFS errors, and from what the
+// object store said. Documented in docs/SEMANTICS.md ("What each errno means").
+import ObjectStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension VFSError {
+    public var errno: Int32 {
+        switch self {
+        case .notFound: ENOENT
+        case .notDirectory: ENOTDIR
+        case .isDirectory: EISDIR
+        case .stale: ESTALE
+        case .accessDenied: EACCES
+        case .readOnly: EROFS
+        case .invalidArgument: EINVAL
+        case .nameTooLong: ENAMETOOLONG
+        case .badHandle: EBADF
+        case .io: EIO
+        }
+    }
+
+    /// What an object-store failure means to a file operation.
+    public init(_ error: Error) {
+        guard let e = error as? ObjectStoreError else {
+            self = .io("\(error)")
+            return
+        }
+        switch e.code {
+        case "NoSuchKey", "SymlinkTargetNotExist": self = .notFound
+        case "PreconditionFailed": self = .stale
+        case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
+            "SecurityTokenExpired":
+            self = .accessDenied
+        default: self = .io("\(e)")
+        }
+    }
+}

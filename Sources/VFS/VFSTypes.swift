@@ -1,0 +1,86 @@
+// The VFS's own vocabulary: inode numbers, file attributes, directory entries,
+// errors. No fuse_* type appears here; FuseKit's types are mapped in OSSMountCLI.
+import ObjectStore
+
+public typealias InodeNumber = UInt64
+
+public enum FileKind: Sendable, Equatable {
+    case file, directory, symlink
+}
+
+public struct FileAttributes: Sendable, Equatable {
+    public var ino: InodeNumber
+    public var kind: FileKind
+    public var size: UInt64
+    /// Permission bits only (0o7777).
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mtime: Timestamp
+    public init(ino: InodeNumber, kind: FileKind, size: UInt64, mode: UInt32, uid: UInt32, gid: UInt32, mtime: Timestamp) {
+        self.ino = ino
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+    }
+}
+
+/// The answer to a lookup: attributes plus how long the kernel may keep them.
+public struct Entry: Sendable, Equatable {
+    public var attributes: FileAttributes
+    public var generation: UInt64
+    public var entryTimeout: Double
+    public var attributeTimeout: Double
+}
+
+public struct DirectoryEntry: Sendable, Equatable {
+    public var name: String
+    public var ino: InodeNumber
+    public var kind: FileKind
+    /// Pass back as the offset to continue after this entry.
+    public var nextOffset: Int64
+    /// Set for readdirplus.
+    public var entry: Entry?
+}
+
+public struct VFSConfig: Sendable {
+    /// Key prefix the mount shows ("" for the whole bucket, else ending in "/").
+    public var prefix = ""
+    public var attrTimeout = 60.0
+    public var entryTimeout = 60.0
+    /// How long "no such file" is remembered; 0 asks OSS every time.
+    public var negativeTimeout = 0.0
+    /// Revalidate a file's ETag on every open, so a reader sees the newest object.
+    public var closeToOpen = false
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    /// Permission bits for objects without `x-oss-meta-mode`, before `umask`.
+    public var fileMode: UInt32 = 0o644
+    public var dirMode: UInt32 = 0o755
+    public var umask: UInt32 = 0o022
+    /// Keys per ListObjectsV2 page (1000 is the OSS maximum: fewest round trips).
+    public var listPageSize = 1000
+    /// Let the kernel keep file pages across opens while the ETag is unchanged.
+    public var keepCache = true
+    public var readOnly = true
+    public init() {}
+}
+
+/// Errors the VFS reports; mapped to errno in one place (VFSError+Errno.swift).
+public enum VFSError: Error, Sendable, Equatable {
+    case notFound
+    case notDirectory
+    case isDirectory
+    /// The object changed under an open handle.
+    case stale
+    case accessDenied
+    case readOnly
+    case invalidArgument
+    case nameTooLong
+    case badHandle
+    /// The store failed (network, service error, corrupt answer).
+    case io(String)
+}
