@@ -28,5 +28,5 @@ swift build --build-tests -Xswiftc -warnings-as-errors
 echo "== unit and integration tests (swift-testing)"
 swift test --skip-build --disable-xctest -Xswiftc -warnings-as-errors
 
-echo "== osslocal conformance with the official Python SDKs (pytest)"
-python3 -m pytest -q -p no:cacheprovider Tests/conformance
+echo "== osslocal conformance (official Python SDKs) and real FUSE mounts (pytest)"
+python3 -m pytest -q -p no:cacheprovider Tests/conformance Tests/mount

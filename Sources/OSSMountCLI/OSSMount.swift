@@ -90,10 +90,14 @@ public enum OSSMount {
         logger.info("mounted", metadata: ["bucket": "\(config.bucket)", "prefix": "\(config.prefix)",
                                           "mountpoint": "\(config.mountpoint)"])
         if let readyFD { Daemon.report(readyFD, "ok") }
+        // The loop ends on unmount (also a lazy one), or on SIGINT/SIGTERM/SIGHUP, which
+        // libfuse reports as the signal's number: all clean ends. A negative errno is not.
         let rc = session.run()
         session.unmount()
         logger.info("unmounted", metadata: ["mountpoint": "\(config.mountpoint)"])
-        return rc == 0 ? 0 : 1
+        if rc == 0 || [SIGINT, SIGTERM, SIGHUP].contains(rc) { return 0 }
+        logger.error("FUSE loop failed", metadata: ["errno": "\(-rc)"])
+        return 1
     }
 }
 

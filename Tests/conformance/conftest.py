@@ -12,50 +12,7 @@ import time
 import pytest
 
 from adapters import make_client
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINARY = ROOT / ".build" / "debug" / "osslocal"
-BUCKET = "conformance"
-REGION = "cn-hangzhou"
-
-
-class Server:
-    """An osslocal process on a free loopback port."""
-
-    def __init__(self, root, access_key_id, secret, token=None, extra=()):
-        self.root = root
-        self.access_key_id, self.secret, self.token = access_key_id, secret, token
-        self.extra = list(extra)
-        self.proc = None
-        self.endpoint = None
-
-    def start(self, timeout=20):
-        env = dict(os.environ, OSSLOCAL_ACCESS_KEY_SECRET=self.secret)
-        if self.token:
-            env["OSSLOCAL_SECURITY_TOKEN"] = self.token
-        self.proc = subprocess.Popen(
-            [str(BINARY), "--root", self.root, "--bucket", BUCKET, "--access-key-id", self.access_key_id,
-             "--listen", "127.0.0.1:0", "--region", REGION, *self.extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
-        deadline = time.monotonic() + timeout
-        line = ""
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("osslocal listening on "):
-                self.endpoint = line.split()[-1]
-                return self
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"osslocal did not start: {line!r}")
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=20)
-
-    def stop(self):
-        self.kill(signal.SIGTERM)
-
+from osslocal_process import BINARY, BUCKET, REGION, Server  # noqa: F401  (re-exported for the tests)
 
 @pytest.fixture(scope="session")
 def servers():

@@ -1,0 +1,82 @@
+"""Bad input fails the mount command within seconds, with one line that names
+the problem, and leaves nothing mounted."""
+import os
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BUCKET, OSSMOUNT, REGION
+
+
+def run_mount(env, args, env_vars=None, timeout=30):
+    start = time.monotonic()
+    r = subprocess.run([str(OSSMOUNT)] + args, env=env_vars or env.credentials_env(), capture_output=True, text=True,
+                       timeout=timeout)
+    return r, time.monotonic() - start
+
+
+def fresh_dir(env):
+    return tempfile.mkdtemp(prefix="bad-", dir=env.base)
+
+
+def check_failure(r, elapsed, *needles):
+    assert r.returncode != 0
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_wrong_secret(env):
+    mnt = fresh_dir(env)
+    r, t = run_mount(env, env.mount_args("", mnt)[1:], env.credentials_env(secret="wrong-secret"))
+    check_failure(r, t, "SignatureDoesNotMatch")
+    assert not os.path.ismount(mnt)
+
+
+def test_missing_bucket(env):
+    mnt = fresh_dir(env)
+    args = env.mount_args("", mnt)[1:]
+    args[0] = "no-such-bucket"
+    r, t = run_mount(env, args)
+    check_failure(r, t, "NoSuchBucket")
+
+
+def test_unreachable_endpoint(env):
+    mnt = fresh_dir(env)
+    r, t = run_mount(env, [BUCKET, mnt, "-o", f"endpoint=http://127.0.0.1:9,region={REGION}"])
+    check_failure(r, t, "cannot reach endpoint")
+
+
+def test_missing_mountpoint(env):
+    r, t = run_mount(env, env.mount_args("", os.path.join(env.base, "does-not-exist"))[1:])
+    check_failure(r, t, "does not exist")
+
+
+def test_non_empty_mountpoint(env):
+    mnt = fresh_dir(env)
+    open(os.path.join(mnt, "file"), "w").close()
+    r, t = run_mount(env, env.mount_args("", mnt)[1:])
+    check_failure(r, t, "not empty", "nonempty")
+
+
+def test_unknown_option(env):
+    mnt = fresh_dir(env)
+    r, t = run_mount(env, env.mount_args("", mnt, "no_such_option=1")[1:])
+    check_failure(r, t, "unknown option 'no_such_option'")
+
+
+def test_world_readable_passwd_file(env):
+    mnt = fresh_dir(env)
+    path = os.path.join(env.base, "passwd-open")
+    with open(path, "w") as f:
+        f.write(f"{env.server.access_key_id}:{env.server.secret}\n")
+    os.chmod(path, 0o644)
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("OSS_ACCESS_KEY")}
+    r, t = run_mount(env, env.mount_args("", mnt, f"passwd_file={path}")[1:], plain)
+    check_failure(r, t, "chmod 600")
+    assert env.server.secret not in r.stderr

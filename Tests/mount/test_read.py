@@ -1,0 +1,192 @@
+"""The read side through a real FUSE mount: names, listing, contents, caching
+and consistency, read-only mounts, clean shutdown."""
+import errno
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import oss2
+import pytest
+
+from conftest import OSSMOUNT, wait_until
+
+
+def put_all(bucket, items, threads=16):
+    items = list(items)
+    def worker(chunk):
+        for k, v in chunk:
+            bucket.put_object(k, v)
+    ts = [threading.Thread(target=worker, args=(items[i::threads],)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+TREE = {
+    "top.txt": b"top level\n",
+    "implicit/a.txt": b"only a prefix makes this directory\n",
+    "implicit/deeper/b.bin": bytes(range(256)) * 10,
+    "marked/": b"",
+    "marked/inside.txt": b"marker plus child\n",
+    "emptydir/": b"",
+    "odd names/with space.txt": b"space\n",
+    "odd names/ünïcødé 文件.txt": b"unicode\n",
+    "odd names/a+b=c&d.txt": b"plus\n",
+}
+
+
+def test_tree_names_and_contents(env):
+    put_all(env.bucket, [("tree/" + k, v) for k, v in TREE.items()], threads=4)
+    with env.mounted("tree/") as mnt:
+        found = {}
+        for dirpath, dirnames, filenames in os.walk(mnt):
+            for f in filenames:
+                rel = os.path.relpath(os.path.join(dirpath, f), mnt)
+                with open(os.path.join(dirpath, f), "rb") as fh:
+                    found[rel] = fh.read()
+        assert found == {k: v for k, v in TREE.items() if not k.endswith("/")}
+        assert os.path.isdir(os.path.join(mnt, "emptydir")) and os.listdir(os.path.join(mnt, "emptydir")) == []
+        assert sorted(os.listdir(os.path.join(mnt, "marked"))) == ["inside.txt"]
+        st = os.stat(os.path.join(mnt, "implicit/deeper/b.bin"))
+        assert st.st_size == 2560 and oct(st.st_mode & 0o777) == oct(0o644)
+        find = subprocess.run(["find", mnt, "-type", "f"], capture_output=True, text=True, check=True).stdout.split("\n")
+        assert len([x for x in find if x]) == 7
+        cmp = subprocess.run(["cat", os.path.join(mnt, "odd names", "a+b=c&d.txt")], capture_output=True, check=True)
+        assert cmp.stdout == b"plus\n"
+        with pytest.raises(FileNotFoundError):
+            os.stat(os.path.join(mnt, "nothing-here"))
+
+
+def test_ten_thousand_entries_listed_with_pages_not_heads(env):
+    put_all(env.bucket, [(f"wide/d/f{i:05d}", b"x" * (i % 7)) for i in range(10_000)])
+    with env.mounted("wide/") as mnt:
+        before = len(env.requests())
+        out = subprocess.run(["ls", "-l", os.path.join(mnt, "d")], capture_output=True, text=True, check=True).stdout
+        lines = [l for l in out.splitlines() if not l.startswith("total")]
+        assert len(lines) == 10_000
+        assert lines[5].split()[4] == "5"  # sizes come from the listing
+        made = env.requests()[before:]
+        lists = [r for r in made if r["op"] == "listObjectsV2"]
+        heads = [r for r in made if r["op"] == "headObject" and r["key"].startswith("wide/d/f")]
+        assert heads == [], f"{len(heads)} HEADs for listed entries"
+        assert 10 <= len(lists) <= 12, f"{len(lists)} LIST requests"
+
+
+@pytest.fixture(scope="module")
+def gib(env):
+    """A 1 GiB object and the same bytes in a local file."""
+    path = os.path.join(env.base, "gib.bin")
+    rng = random.Random(7)
+    block = rng.randbytes(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(1024):
+            f.write(block[i:] + block[:i])  # every MiB different
+    oss2.resumable_upload(env.bucket, "big/gib.bin", path, part_size=64 << 20, num_threads=4,
+                          store=oss2.ResumableStore(root=env.base))
+    yield path
+    os.unlink(path)
+
+
+def test_one_gib_sequential_and_random_reads(env, gib):
+    with env.mounted("big/") as mnt:
+        r = subprocess.run(["cmp", gib, os.path.join(mnt, "gib.bin")], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rng = random.Random(11)
+        size = os.path.getsize(gib)
+        with open(gib, "rb") as src, open(os.path.join(mnt, "gib.bin"), "rb") as dst:
+            for _ in range(200):
+                off = rng.randrange(0, size - 1)
+                n = rng.choice([1, 4096, 65536, 1 << 20])
+                src.seek(off)
+                dst.seek(off)
+                assert dst.read(n) == src.read(n), off
+
+
+def test_change_seen_after_attr_timeout_not_before(env):
+    env.bucket.put_object("ttl/f.txt", b"old")
+    with env.mounted("ttl/", "attr_timeout=3,entry_timeout=3") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        assert os.stat(path).st_size == 3
+        changed = time.monotonic()
+        env.bucket.put_object("ttl/f.txt", b"new and longer")
+        assert os.stat(path).st_size == 3  # still cached
+        assert wait_until(lambda: os.stat(path).st_size == 14, timeout=15, interval=0.1)
+        assert time.monotonic() - changed >= 2.5
+        with open(path, "rb") as f:
+            assert f.read() == b"new and longer"
+
+
+def test_close_to_open_sees_change_at_next_open(env):
+    env.bucket.put_object("cto/f.txt", b"version one")
+    with env.mounted("cto/", "attr_timeout=3600,entry_timeout=3600,close_to_open") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        with open(path, "rb") as f:
+            assert f.read() == b"version one"
+        env.bucket.put_object("cto/f.txt", b"version two, longer")
+        with open(path, "rb") as f:
+            assert f.read() == b"version two, longer"
+
+
+def test_replaced_while_open_gives_stale_or_old_bytes_never_a_mix(env):
+    old = bytes([1]) * (8 << 20)
+    new = bytes([2]) * (8 << 20)
+    env.bucket.put_object("swap/f.bin", old)
+    with env.mounted("swap/", "direct_io") as mnt:
+        with open(os.path.join(mnt, "f.bin"), "rb", buffering=0) as f:
+            first = f.read(1 << 20)
+            assert first == old[: 1 << 20]
+            env.bucket.put_object("swap/f.bin", new)
+            try:
+                rest = f.read()
+            except OSError as e:
+                assert e.errno == errno.ESTALE
+            else:
+                assert rest == old[1 << 20:]
+
+
+def test_read_only_mount_refuses_writes(env):
+    env.bucket.put_object("ro/f.txt", b"x")
+    with env.mounted("ro/", "ro") as mnt:
+        for action in (lambda: open(os.path.join(mnt, "new.txt"), "w"),
+                       lambda: open(os.path.join(mnt, "f.txt"), "a"),
+                       lambda: os.mkdir(os.path.join(mnt, "d")),
+                       lambda: os.unlink(os.path.join(mnt, "f.txt"))):
+            with pytest.raises(OSError) as info:
+                action()
+            assert info.value.errno == errno.EROFS
+
+
+def test_sigterm_unmounts_cleanly(env):
+    env.bucket.put_object("term/f.txt", b"x")
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    proc = subprocess.Popen(env.mount_args("term/", mnt) + ["-f"], env=env.credentials_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: os.path.ismount(mnt))
+        assert os.listdir(mnt) == ["f.txt"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert not os.path.ismount(mnt)
+        assert "/" + os.path.basename(mnt) + " " not in open("/proc/mounts").read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run(["fusermount3", "-uz", mnt], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_lazy_unmount_ends_the_daemon(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    proc = subprocess.Popen(env.mount_args("term/", mnt) + ["-f"], env=env.credentials_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.ismount(mnt))
+        subprocess.run(["fusermount3", "-uz", mnt], check=True)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
