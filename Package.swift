@@ -85,6 +85,7 @@ let package = Package(
             name: "OSSClientTests",
             dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
             swiftSettings: strict),
+        .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
         .testTarget(
             name: "OSSLocalServerTests",
             dependencies: ["OSSLocalServer", "OSSClient", "CurlTransport", "ObjectStore"],

@@ -118,6 +118,9 @@ enum Mounter {
         v.dirMode = config.dirMode
         v.keepCache = config.kernelCache || config.autoCache
         v.readOnly = true
+        v.prefetchChunkSize = config.prefetchChunkSize
+        v.prefetchConcurrency = config.prefetchConcurrency
+        v.totalMemLimit = config.totalMemLimit
         return v
     }
 

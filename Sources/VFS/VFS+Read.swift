@@ -8,6 +8,7 @@ struct FileHandle: Sendable {
     let key: String
     let etag: ETag?
     let size: UInt64
+    let reader: PrefetchingReader
 }
 
 extension VFS {
@@ -22,7 +23,10 @@ extension VFS {
             if info.etag != node.etag { keepCache = false }
             node = remember(fileKey: node.key, info: info, lookups: 0)
         }
-        let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: node.attributes.size)
+        let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: node.attributes.size,
+                                       chunkSize: config.prefetchChunkSize, maxWindow: config.prefetchConcurrency,
+                                       pool: pool)
+        let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: node.attributes.size, reader: reader)
         let h = state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
@@ -35,17 +39,14 @@ extension VFS {
     public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> [UInt8] {
         guard let h = state.withLock({ $0.files[handle] }) else { throw .badHandle }
         guard offset >= 0 else { throw .invalidArgument }
-        let start = UInt64(offset)
-        guard start < h.size, size > 0 else { return [] }
-        let end = min(h.size, start + UInt64(size))
         do {
-            return try await client.getBytes(h.key, range: ByteRange(start, end), ifMatch: h.etag)
+            return try await h.reader.read(offset: UInt64(offset), size: size)
         } catch {
             throw VFSError(error)
         }
     }
 
     public func release(_ handle: UInt64) {
-        _ = state.withLock { $0.files.removeValue(forKey: handle) }
+        state.withLock { $0.files.removeValue(forKey: handle) }?.reader.close()
     }
 }

@@ -26,6 +26,8 @@ public final class VFS: Sendable {
     let config: VFSConfig
     let clock: VFSClock
     let logger: Logger
+    /// Memory for prefetched chunks, shared by every open file.
+    public let pool: BufferPool
 
     struct State {
         var table: InodeTable
@@ -43,6 +45,7 @@ public final class VFS: Sendable {
         self.config = config
         self.clock = clock
         self.logger = logger
+        pool = BufferPool(capacity: config.totalMemLimit)
         let rootAttrs = FileAttributes(ino: InodeTable.rootIno, kind: .directory, size: 0,
                                        mode: config.dirMode & ~config.umask, uid: config.uid, gid: config.gid,
                                        mtime: Timestamp(seconds: 0))

@@ -66,6 +66,13 @@ public struct VFSConfig: Sendable {
     /// Let the kernel keep file pages across opens while the ETag is unchanged.
     public var keepCache = true
     public var readOnly = true
+    /// Prefetch chunk size: one ranged GET each. 8 MiB amortizes a request's latency
+    /// on OSS (tens of ms) against a transfer of tens of ms at ~1 Gbit/s per stream.
+    public var prefetchChunkSize = 8 << 20
+    /// Most chunks one reader fetches ahead (and so GETs in flight per file).
+    public var prefetchConcurrency = 8
+    /// Bound on all prefetch memory together.
+    public var totalMemLimit = 1 << 30
     public init() {}
 }
 

@@ -1,0 +1,107 @@
+// The async shell around ReadaheadPlanner for one open file: it takes memory
+// from the pool, runs the chunk fetches (ranged GETs pinned to the ETag seen at
+// open), and copies from the chunks into the reply. Chunks are reference
+// counted, so one evicted while a read still copies from it stays alive until
+// that read is done.
+import ObjectStore
+import Synchronization
+
+final class PrefetchingReader: Sendable {
+    let client: ObjectClient
+    let key: String
+    let etag: ETag?
+    let pool: BufferPool
+
+    final class Chunk: Sendable {
+        let buffer: PooledBuffer
+        let length: Int
+        let fetch: Task<Void, Error>
+        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>) {
+            self.buffer = buffer
+            self.length = length
+            self.fetch = fetch
+        }
+    }
+
+    private struct State {
+        var planner: ReadaheadPlanner
+        var chunks: [Int: Chunk] = [:]
+    }
+    private let state: Mutex<State>
+
+    init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool) {
+        self.client = client
+        self.key = key
+        self.etag = etag
+        self.pool = pool
+        state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow)))
+    }
+
+    func read(offset: UInt64, size: Int) async throws -> [UInt8] {
+        let (serve, fileSize) = state.withLock { s -> ([Chunk]?, UInt64) in
+            let d = s.planner.read(offset: offset, size: size)
+            for i in d.evict { s.chunks[i] = nil }
+            var refused: [Int] = []
+            for i in d.fetch {
+                if let c = startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
+            }
+            if !refused.isEmpty { s.planner.couldNotFetch(refused) }
+            guard !d.serveFrom.isEmpty else { return (nil, s.planner.fileSize) }
+            let chunks = d.serveFrom.compactMap { s.chunks[$0] }
+            return (chunks.count == d.serveFrom.count ? chunks : nil, s.planner.fileSize)
+        }
+        let end = min(fileSize, offset + UInt64(size))
+        guard offset < end else { return [] }
+        guard let serve else {
+            // Direct: first read of a streak, a jump, or no memory for chunks.
+            return try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag)
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(Int(end - offset))
+        let chunkSize = state.withLock { $0.planner.chunkSize }
+        for (n, c) in serve.enumerated() {
+            do {
+                try await c.fetch.value
+            } catch {
+                let index = Int(offset / chunkSize) + n
+                state.withLock { s in
+                    if s.chunks[index] === c { s.chunks[index] = nil }
+                    s.planner.dropped(index)
+                }
+                throw error
+            }
+            let chunkStart = (offset / chunkSize + UInt64(n)) * chunkSize
+            let from = Int(max(offset, chunkStart) - chunkStart)
+            let to = Int(min(end, chunkStart + UInt64(c.length)) - chunkStart)
+            if from < to { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: c.buffer.memory[from..<to])) }
+        }
+        return out
+    }
+
+    /// Starts fetching chunk `i` into pool memory; nil when the pool is full.
+    private func startFetch(_ i: Int, _ s: inout State) -> Chunk? {
+        let (start, length) = s.planner.range(ofChunk: i)
+        guard let buffer = pool.take(Int(length)) else { return nil }
+        let whole = s.planner.chunkCount == 1
+        let client = self.client, key = self.key, etag = self.etag
+        let task = Task {
+            let dest = MutableBytes(buffer.memory)
+            // A file of one chunk is read whole, so its CRC-64 is checked too.
+            let got = try await client.getObject(key, range: whole ? nil : ByteRange(offset: start, length: length),
+                                                 ifMatch: etag, into: .buffer(dest))
+            guard UInt64(got.bytesRead) == length else {
+                throw ObjectStoreError.invalidResponse("short chunk \(i) of \(key): \(got.bytesRead) of \(length)")
+            }
+        }
+        return Chunk(buffer: buffer, length: Int(length), fetch: task)
+    }
+
+    /// Drops every chunk (the handle was released).
+    func close() {
+        let chunks = state.withLock { s in
+            defer { s.chunks.removeAll() }
+            return Array(s.chunks.values)
+        }
+        for c in chunks { c.fetch.cancel() }
+    }
+}
