@@ -86,6 +86,7 @@ let package = Package(
             dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
             swiftSettings: strict),
         .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
+        .testTarget(name: "OSSMountCLITests", dependencies: ["OSSMountCLI"], swiftSettings: strict),
         .testTarget(
             name: "OSSLocalServerTests",
             dependencies: ["OSSLocalServer", "OSSClient", "CurlTransport", "ObjectStore"],

@@ -19,6 +19,8 @@ public struct MountCommand: Sendable, Equatable {
     /// Internal: the fd on which a background child reports readiness.
     public var readyFD: Int32?
     public var showHelp = false
+    /// Print the effective options and exit (to see what a preset means).
+    public var printConfig = false
     public var showVersion = false
 
     public static func == (a: MountCommand, b: MountCommand) -> Bool {
@@ -62,6 +64,7 @@ public struct MountCommand: Sendable, Equatable {
             case "--config", "-c": cmd.configFile = try next(a)
             case "--ready-fd": cmd.readyFD = Int32(try next(a))
             case "-h", "--help": cmd.showHelp = true
+            case "--print-config": cmd.printConfig = true
             case "-V", "--version": cmd.showVersion = true
             default:
                 if a.hasPrefix("-o") && a.count > 2 {
@@ -112,6 +115,9 @@ public struct MountCommand: Sendable, Equatable {
           -o allow_other         let other users see the mount
           -o passwd_file=FILE    credentials as bucket:ak:sk (also credentials_file, ram_role,
                                  credential_process; or OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET)
+          --config FILE          options from a JSON file, or a PAI Advanced Configuration
+                                 (fs.jindo.args, fs.ossfs.args, fs.oss.*); -o options win
+          --print-config         show the effective options and exit
         Every option, with defaults and ossfs/JindoFuse equivalents: docs/CONFIGURATION.md
         """
 }

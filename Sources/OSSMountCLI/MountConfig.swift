@@ -46,6 +46,24 @@ public struct MountConfig: Sendable {
 
     public init() {}
 
+    /// The effective options, one `name=value` per line (secrets left out).
+    public var summary: String {
+        func flag(_ b: Bool) -> String { b ? "true" : "false" }
+        let lines: [(String, String)] = [
+            ("bucket", bucket), ("prefix", prefix), ("mountpoint", mountpoint), ("endpoint", endpoint ?? "-"),
+            ("region", region ?? "-"), ("sigv", signatureVersion.map(String.init) ?? (region == nil ? "1" : "4")),
+            ("ro", flag(readOnly)), ("allow_other", flag(allowOther)), ("attr_timeout", "\(attrTimeout)"),
+            ("entry_timeout", "\(entryTimeout)"), ("negative_timeout", "\(negativeTimeout)"),
+            ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),
+            ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
+            ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
+            ("total_mem_limit", "\(totalMemLimit)"), ("umask", String(umask, radix: 8)),
+            ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
+            ("log_level", logLevel),
+        ]
+        return lines.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
+    }
+
     /// mount(8) and kernel options accepted as they are.
     static let passThrough: Set<String> = [
         "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "norelatime",

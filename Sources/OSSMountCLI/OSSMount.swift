@@ -27,9 +27,20 @@ public enum OSSMount {
             config.bucket = command.bucket
             config.prefix = command.prefix
             config.mountpoint = command.mountpoint
+            if let path = command.configFile {
+                let file = try ConfigFile.parse(path: path)
+                for w in file.warnings where command.readyFD == nil {
+                    FileHandle.standardError.write(Data("ossmount: warning: \(w)\n".utf8))
+                }
+                try MountConfig.parse(file.options, into: &config)
+            }
             try MountConfig.parse(command.options, into: &config)
         } catch {
             return fail("\(error)", fd: nil)
+        }
+        if command.printConfig {
+            print(config.summary)
+            return 0
         }
         if !command.foreground && command.readyFD == nil {
             return Daemon.startInBackground(arguments: arguments, mountpoint: config.mountpoint)
