@@ -15,9 +15,19 @@ public protocol FuseFilesystem: Sendable {
                  add: (FuseDirectoryEntry) -> Bool) async throws(FuseError)
     func releasedir(_ ino: UInt64, handle: UInt64) async
     func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult
-    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> [UInt8]
+    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer
     func release(_ ino: UInt64, handle: UInt64) async
     func statfs(_ ino: UInt64) async -> FuseStatfs
+}
+
+/// The bytes of a read reply, possibly in several pieces of memory the
+/// filesystem owns (prefetched chunks): sent with one writev, never copied here.
+public protocol FuseReadBuffer: Sendable {
+    func withPieces<R>(_ body: ([UnsafeRawBufferPointer]) -> R) -> R
+}
+
+extension Array: FuseReadBuffer where Element == UInt8 {
+    public func withPieces<R>(_ body: ([UnsafeRawBufferPointer]) -> R) -> R { withUnsafeBytes { body([$0]) } }
 }
 
 /// What the kernel connection is set up with (FUSE_INIT).

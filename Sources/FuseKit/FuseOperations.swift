@@ -86,7 +86,7 @@ enum FuseOperations {
             let fh = fi!.pointee.fh
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 let data = try await fs.read(ino, handle: fh, offset: Int64(off), size: size)
-                data.withUnsafeBytes { r.buffer($0) }
+                data.withPieces { r.pieces($0) }
             }
         }
         ops.release = { req, ino, fi in

@@ -69,6 +69,14 @@ final class FuseRequest: @unchecked Sendable {
         fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
     }
 
+    func pieces(_ pieces: [UnsafeRawBufferPointer]) {
+        guard claim() else { return }
+        var iov = pieces.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        // Safety: the pieces stay valid for the call (the caller keeps their owner alive);
+        // fuse_reply_iov hands them to writev and returns after the kernel copied them.
+        fuse_reply_iov(req, &iov, Int32(iov.count))
+    }
+
     func statfs(_ s: FuseStatfs) {
         guard claim() else { return }
         var v = statvfs()

@@ -3,6 +3,7 @@
 // each request into a Task on the FuseFilesystem; SIGINT/SIGTERM/SIGHUP end
 // the loop (libfuse's handlers), and so does a lazy unmount by the admin.
 import CFuse3
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,6 +60,29 @@ public final class FuseSession: @unchecked Sendable {
             throw FuseMountError(description: "cannot mount on \(mountpoint) (see the message above)")
         }
         mounted = true
+        raiseReadahead(mountpoint)
+    }
+
+    /// The kernel caps a FUSE mount's readahead at 128 KiB whatever FUSE_INIT says; a
+    /// sequential reader then sends 128 KiB requests. Raising the backing device's
+    /// read_ahead_kb to `maxIO` (root only) lets it send 1 MiB ones: an eighth of the
+    /// requests per MiB. Found through /proc/self/mountinfo, so no FUSE request is needed.
+    private func raiseReadahead(_ mountpoint: String) {
+        guard let real = realpath(mountpoint, nil) else { return }
+        let path = String(cString: real)
+        free(real)
+        guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return }
+        // Fields: id parent major:minor root mountpoint ...; the last line for a path is the newest mount.
+        let device = info.split(separator: "\n").map { $0.split(separator: " ") }
+            .last { $0.count > 4 && $0[4] == path }?[2]
+        guard let device else { return }
+        let kb = context.options.maxIO / 1024
+        let file = "/sys/class/bdi/\(device)/read_ahead_kb"
+        let fd = open(file, O_WRONLY)
+        guard fd >= 0 else { return }
+        let text = Array("\(kb)\n".utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
     }
 
     /// Serves requests until unmounted or signalled; returns 0 on a clean end.

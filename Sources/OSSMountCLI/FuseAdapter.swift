@@ -68,7 +68,7 @@ struct FuseAdapter: FuseFilesystem {
         return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep)
     }
 
-    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> [UInt8] {
+    func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer {
         try await run { () async throws(VFSError) in try await vfs.read(handle, offset: offset, size: size) }
     }
 
@@ -76,6 +76,8 @@ struct FuseAdapter: FuseFilesystem {
 
     func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }
 }
+
+extension ReadData: FuseReadBuffer {}
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,48 @@
 import ObjectStore
 import Synchronization
 
+/// The bytes of one read: pieces of prefetched chunks (no copy), or an array.
+public struct ReadData: @unchecked Sendable {
+    // Safety: every piece points into memory owned by `owners` (chunks whose buffers are
+    // written once, before their fetch completed, and never again), which this value
+    // keeps alive for as long as it exists.
+    private let pieces: [UnsafeRawBufferPointer]
+    private let owners: [AnyObject]
+
+    init(pieces: [UnsafeRawBufferPointer], owners: [AnyObject]) {
+        self.pieces = pieces
+        self.owners = owners
+    }
+
+    init(bytes: [UInt8]) {
+        let box = ByteBox(bytes)
+        self.init(pieces: [box.pointer], owners: [box])
+    }
+
+    public var count: Int { pieces.reduce(0) { $0 + $1.count } }
+
+    public func withPieces<R>(_ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+        withExtendedLifetime(owners) { body(pieces) }
+    }
+
+    /// The bytes as one array (tests and small callers).
+    public var bytes: [UInt8] { withPieces { $0.flatMap { Array($0) } } }
+}
+
+/// An array pinned in memory for a ReadData.
+final class ByteBox {
+    private let storage: UnsafeMutableRawBufferPointer
+    let pointer: UnsafeRawBufferPointer
+    init(_ bytes: [UInt8]) {
+        // Safety: memory of our own, freed in deinit, so the pointer is valid for the box's life.
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
+        storage = memory
+        pointer = UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])
+    }
+    deinit { storage.deallocate() }
+}
+
 final class PrefetchingReader: Sendable {
     let client: ObjectClient
     let key: String
@@ -37,7 +79,7 @@ final class PrefetchingReader: Sendable {
         state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow)))
     }
 
-    func read(offset: UInt64, size: Int) async throws -> [UInt8] {
+    func read(offset: UInt64, size: Int) async throws -> ReadData {
         let (serve, fileSize) = state.withLock { s -> ([Chunk]?, UInt64) in
             let d = s.planner.read(offset: offset, size: size)
             for i in d.evict { s.chunks[i] = nil }
@@ -51,13 +93,12 @@ final class PrefetchingReader: Sendable {
             return (chunks.count == d.serveFrom.count ? chunks : nil, s.planner.fileSize)
         }
         let end = min(fileSize, offset + UInt64(size))
-        guard offset < end else { return [] }
+        guard offset < end else { return ReadData(bytes: []) }
         guard let serve else {
             // Direct: first read of a streak, a jump, or no memory for chunks.
-            return try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag)
+            return ReadData(bytes: try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag))
         }
-        var out = [UInt8]()
-        out.reserveCapacity(Int(end - offset))
+        var pieces: [UnsafeRawBufferPointer] = []
         let chunkSize = state.withLock { $0.planner.chunkSize }
         for (n, c) in serve.enumerated() {
             do {
@@ -73,9 +114,9 @@ final class PrefetchingReader: Sendable {
             let chunkStart = (offset / chunkSize + UInt64(n)) * chunkSize
             let from = Int(max(offset, chunkStart) - chunkStart)
             let to = Int(min(end, chunkStart + UInt64(c.length)) - chunkStart)
-            if from < to { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: c.buffer.memory[from..<to])) }
+            if from < to { pieces.append(UnsafeRawBufferPointer(rebasing: c.buffer.memory[from..<to])) }
         }
-        return out
+        return ReadData(pieces: pieces, owners: serve)
     }
 
     /// Starts fetching chunk `i` into pool memory; nil when the pool is full.

@@ -36,9 +36,10 @@ extension VFS {
         return (h, keepCache)
     }
 
-    public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> [UInt8] {
+    public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> ReadData {
         guard let h = state.withLock({ $0.files[handle] }) else { throw .badHandle }
         guard offset >= 0 else { throw .invalidArgument }
+        logger.trace("read", metadata: ["key": "\(h.key)", "offset": "\(offset)", "size": "\(size)"])
         do {
             return try await h.reader.read(offset: UInt64(offset), size: size)
         } catch {

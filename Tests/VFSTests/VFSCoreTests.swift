@@ -154,7 +154,7 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
         let vfs = makeVFS(store) { $0.prefetchChunkSize = 64 << 10 }
         let f = try await vfs.lookup(parent: 1, name: "f")
         let (h, _) = try await vfs.open(f.attributes.ino, writable: false)
-        #expect(try await vfs.read(h, offset: 0, size: 4096) == Array(repeating: 1, count: 4096))
+        #expect(try await vfs.read(h, offset: 0, size: 4096).bytes == Array(repeating: 1, count: 4096))
         _ = try await store.base.putObject("f", bytes: Array(repeating: 2, count: 1 << 20))
         #expect(await errorOf { _ = try await vfs.read(h, offset: 500_000, size: 4096) } == .stale)
         vfs.release(h)
@@ -182,7 +182,7 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
                     defer { vfs.release(h) }
                     var offset = 0
                     while offset < size {
-                        let got = try await vfs.read(h, offset: Int64(offset), size: 128 << 10)
+                        let got = try await vfs.read(h, offset: Int64(offset), size: 128 << 10).bytes
                         if got.isEmpty || got[...] != contents[i][offset..<(offset + got.count)] { return false }
                         offset += got.count
                     }
