@@ -30,11 +30,11 @@ func isoTime(_ t: Double) -> String { HTTPDate.iso8601(Int64(t)).replacingOccurr
 
 final class CountingProvider: CredentialsProvider {
     let calls = Atomic<Int>(0)
-    let make: @Sendable (Int) throws -> Credentials?
-    init(_ make: @escaping @Sendable (Int) throws -> Credentials?) { self.make = make }
+    let make: @Sendable (Int) async throws -> Credentials?
+    init(_ make: @escaping @Sendable (Int) async throws -> Credentials?) { self.make = make }
     var sourceDescription: String { "counting" }
     func credentials() async throws -> Credentials? {
-        try make(calls.wrappingAdd(1, ordering: .relaxed).oldValue)
+        try await make(calls.wrappingAdd(1, ordering: .relaxed).oldValue)
     }
 }
 
@@ -143,7 +143,7 @@ final class CountingProvider: CredentialsProvider {
         var seen = ""
         while seen != "second" && ContinuousClock.now < deadline {
             seen = try await cache.credentials()?.accessKeyId ?? ""
-            await Task.yield()
+            if seen != "second" { try await Task.sleep(for: .milliseconds(5)) }
         }
         #expect(seen == "second")
         write("third", expires: 1000)  // the file now holds expired credentials
@@ -157,7 +157,7 @@ final class CountingProvider: CredentialsProvider {
         let slow = CountingProvider { n in
             if n > 0 {
                 // A refresh that hangs until released; the test must not wait for it.
-                while !release.withLock({ $0 }) { usleep(1000) }
+                while !release.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
             }
             return Credentials(accessKeyId: "v\(n)", accessKeySecret: "s", expiration: 1000)
         }
@@ -167,7 +167,9 @@ final class CountingProvider: CredentialsProvider {
         for _ in 0..<5 { #expect(try await cache.credentials()?.accessKeyId == "v0") }
         // Exactly one background refresh starts (not five), and it is still hanging.
         let deadline = ContinuousClock.now + .seconds(10)
-        while slow.calls.load(ordering: .relaxed) < 2 && ContinuousClock.now < deadline { await Task.yield() }
+        while slow.calls.load(ordering: .relaxed) < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         #expect(slow.calls.load(ordering: .relaxed) == 2)
         #expect(try await cache.credentials()?.accessKeyId == "v0")
         release.withLock { $0 = true }
