@@ -7,6 +7,16 @@ import subprocess
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def wait_until(predicate, timeout=15.0, interval=0.02):
+    """Polls `predicate` until it holds or `timeout` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
 BINARY = ROOT / ".build" / "debug" / "osslocal"
 BUCKET = "conformance"
 REGION = "cn-hangzhou"

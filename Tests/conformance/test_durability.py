@@ -12,6 +12,7 @@ import oss2
 import pytest
 
 from conftest import BUCKET, REGION, Server
+from osslocal_process import wait_until
 
 
 def crc64(data):
@@ -20,13 +21,6 @@ def crc64(data):
     return c.crc
 
 
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture

@@ -11,15 +11,9 @@ import pytest
 import requests
 
 from conftest import BUCKET, Server
+from osslocal_process import wait_until
 
 
-def wait_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import oss2
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "conformance"))
-from osslocal_process import Server  # noqa: E402
+from osslocal_process import Server, wait_until  # noqa: E402,F401  (wait_until is re-exported)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OSSMOUNT = ROOT / ".build" / "debug" / "ossmount"
@@ -22,13 +22,6 @@ BUCKET = "conformance"
 REGION = "cn-hangzhou"
 
 
-def wait_until(predicate, timeout=15.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 class Env:
