@@ -118,6 +118,9 @@ public struct MountCommand: Sendable, Equatable {
           --config FILE          options from a JSON file, or a PAI Advanced Configuration
                                  (fs.jindo.args, fs.ossfs.args, fs.oss.*); -o options win
           --print-config         show the effective options and exit
+
+        ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h] -o endpoint=...
+          shows (or aborts) incomplete multipart uploads, e.g. left by a killed daemon
         Every option, with defaults and ossfs/JindoFuse equivalents: docs/CONFIGURATION.md
         """
 }

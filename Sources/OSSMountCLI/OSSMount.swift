@@ -12,6 +12,7 @@ import VFS
 
 public enum OSSMount {
     public static func main(_ arguments: [String]) -> Int32 {
+        if arguments.first == "uploads" { return UploadsCommand.run(Array(arguments.dropFirst())) }
         let command: MountCommand
         var config = MountConfig()
         do {

@@ -80,3 +80,25 @@ def test_world_readable_passwd_file(env):
     r, t = run_mount(env, env.mount_args("", mnt, f"passwd_file={path}")[1:], plain)
     check_failure(r, t, "chmod 600")
     assert env.server.secret not in r.stderr
+
+
+def test_uploads_list_and_abort(env):
+    """`ossmount uploads` shows incomplete multipart uploads under a prefix and aborts them."""
+    ids = [env.bucket.init_multipart_upload(f"mpu/k{i}").upload_id for i in range(3)]
+    env.bucket.init_multipart_upload("elsewhere/k").upload_id
+    base = [str(OSSMOUNT), "uploads"]
+    opts = ["-o", f"endpoint={env.server.endpoint},region={REGION}"]
+    r = subprocess.run(base + ["list", f"{BUCKET}:/mpu"] + opts, env=env.credentials_env(), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    listed = {line.split("\t")[1] for line in r.stdout.splitlines()}
+    assert listed == set(ids)
+    r = subprocess.run(base + ["list", f"{BUCKET}:/mpu", "--older-than", "1h"] + opts, env=env.credentials_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == ""  # all are newer than an hour
+    r = subprocess.run(base + ["abort", f"{BUCKET}:/mpu"] + opts, env=env.credentials_env(), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert len([l for l in r.stdout.splitlines() if l.startswith("aborted")]) == 3
+    left = [u.key for u in env.bucket.list_multipart_uploads(prefix="").upload_list]
+    assert "elsewhere/k" in left and not any(k.startswith("mpu/") for k in left)

@@ -1,0 +1,92 @@
+// `ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than AGE] -o ...`:
+// shows and cleans incomplete multipart uploads (left by a daemon killed
+// mid-write), like `ossfs -u` and `--incomplete-mpu-abort`.
+import Foundation
+import Logging
+import ObjectStore
+import OSSClient
+
+enum UploadsCommand {
+    /// `24h`, `90m`, `7d`, `3600s`, `3600`.
+    static func age(_ text: String) throws(CommandLineError) -> Double {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var t = text.lowercased()
+        var factor = 1.0
+        if let last = t.last, let u = units[last] {
+            factor = u
+            t.removeLast()
+        }
+        guard let n = Double(t), n >= 0 else { throw CommandLineError("--older-than takes an age like 24h, 90m or 7d") }
+        return n * factor
+    }
+
+    static func run(_ arguments: [String]) -> Int32 {
+        guard let action = arguments.first, action == "list" || action == "abort" else {
+            return OSSMount.fail("usage: ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than AGE] -o endpoint=...", fd: nil)
+        }
+        var rest = Array(arguments.dropFirst())
+        var olderThan = 0.0
+        do {
+            if let i = rest.firstIndex(of: "--older-than") {
+                guard i + 1 < rest.count else { throw CommandLineError("--older-than needs an age, e.g. 24h") }
+                olderThan = try age(rest[i + 1])
+                rest.removeSubrange(i...(i + 1))
+            }
+            // Reuse the mount parser: a placeholder mountpoint, never used.
+            let command = try MountCommand.parse(Array(rest.prefix(1)) + ["/"] + Array(rest.dropFirst()))
+            var config = MountConfig()
+            config.bucket = command.bucket
+            config.prefix = command.prefix
+            if let path = command.configFile { try MountConfig.parse(try ConfigFile.parse(path: path).options, into: &config) }
+            try MountConfig.parse(command.options, into: &config)
+            return execute(action: action, config: config, olderThan: olderThan)
+        } catch {
+            return OSSMount.fail("\(error)", fd: nil)
+        }
+    }
+
+    static func execute(action: String, config: MountConfig, olderThan: Double) -> Int32 {
+        var quiet = OSSMount.makeLogger(config)
+        quiet.logLevel = .error
+        let logger = quiet
+        let result = Blocking.run { () async throws(MountFailure) -> [String] in
+            let (client, transport) = try await Mounter.connect(config, logger: logger)
+            defer { transport.shutdown() }
+            var lines: [String] = []
+            var keyMarker: String?, idMarker: String?
+            let cutoff = Date().timeIntervalSince1970 - olderThan
+            repeat {
+                let page: UploadsPage
+                do {
+                    page = try await client.listMultipartUploads(prefix: config.prefix, keyMarker: keyMarker,
+                                                                 uploadIdMarker: idMarker, maxUploads: 1000)
+                } catch {
+                    throw MountFailure("cannot list uploads: \(error)")
+                }
+                for u in page.uploads where Double(u.initiated?.seconds ?? 0) <= cutoff {
+                    let when = u.initiated.map { Date(timeIntervalSince1970: Double($0.seconds)).description } ?? "-"
+                    if action == "abort" {
+                        do {
+                            try await client.abortMultipartUpload(u.key, uploadId: u.uploadId)
+                            lines.append("aborted\t\(u.key)\t\(u.uploadId)\t\(when)")
+                        } catch {
+                            lines.append("failed\t\(u.key)\t\(u.uploadId)\t\(error)")
+                        }
+                    } else {
+                        lines.append("\(u.key)\t\(u.uploadId)\t\(when)")
+                    }
+                }
+                keyMarker = page.isTruncated ? page.nextKeyMarker : nil
+                idMarker = page.nextUploadIdMarker
+            } while keyMarker != nil
+            return lines
+        }
+        switch result {
+        case .success(let lines):
+            for l in lines { print(l) }
+            return lines.contains { $0.hasPrefix("failed") } ? 1 : 0
+        case .failure(let e):
+            return OSSMount.fail(e.description, fd: nil)
+        }
+    }
+}
