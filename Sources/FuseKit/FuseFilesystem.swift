@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // The filesystem FuseKit serves. Every method but `forget` answers one kernel
 // request; FuseKit calls it from a Task and sends exactly one reply with its
 // result (or its FuseError), so an implementation never touches a fuse_req_t.
@@ -18,6 +22,37 @@ public protocol FuseFilesystem: Sendable {
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer
     func release(_ ino: UInt64, handle: UInt64) async
     func statfs(_ ino: UInt64) async -> FuseStatfs
+
+    // Writing. The defaults answer EROFS, for read-only filesystems.
+    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
+        -> (FuseEntry, FuseOpenResult)
+    func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int
+    /// close(2) of a descriptor: its error is close's error.
+    func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError)
+    func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError)
+    /// `size` when truncating; `other` when mode, owner or times change.
+    func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+        -> (FuseAttributes, timeout: Double)
+    func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry
+    func unlink(parent: UInt64, name: String) async throws(FuseError)
+    func rmdir(parent: UInt64, name: String) async throws(FuseError)
+}
+
+extension FuseFilesystem {
+    public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
+        -> (FuseEntry, FuseOpenResult)
+    { throw FuseError(EROFS) }
+    public func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int {
+        throw FuseError(EROFS)
+    }
+    public func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {}
+    public func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError) {}
+    public func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+        -> (FuseAttributes, timeout: Double)
+    { throw FuseError(EROFS) }
+    public func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
+    public func unlink(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
+    public func rmdir(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
 }
 
 /// The bytes of a read reply, possibly in several pieces of memory the

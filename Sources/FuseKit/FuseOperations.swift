@@ -30,7 +30,7 @@ enum FuseOperations {
             conn.pointee.max_write = options.maxIO
             conn.pointee.max_read = options.maxIO  // must equal the max_read mount option
             conn.pointee.max_readahead = options.maxIO
-            let wanted = UInt32(FUSE_CAP_ASYNC_READ) | UInt32(FUSE_CAP_PARALLEL_DIROPS)
+            let wanted = UInt32(FUSE_CAP_ASYNC_READ) | UInt32(FUSE_CAP_PARALLEL_DIROPS) | UInt32(FUSE_CAP_ATOMIC_O_TRUNC)
                 | (options.readdirplus ? UInt32(FUSE_CAP_READDIRPLUS) : 0)
             conn.pointee.want |= wanted & conn.pointee.capable
             if !options.readdirplus { conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS) }
@@ -99,17 +99,68 @@ enum FuseOperations {
         ops.statfs = { req, ino in
             FuseOperations.serve(req) { r, fs in r.statfs(await fs.statfs(ino)) }
         }
-        // Writes arrive with the [write] issue; until then the mount is read-only.
-        ops.setattr = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
-        ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
-        ops.mkdir = { req, _, _, _ in fuse_reply_err(req, EROFS) }
-        ops.unlink = { req, _, _ in fuse_reply_err(req, EROFS) }
-        ops.rmdir = { req, _, _ in fuse_reply_err(req, EROFS) }
-        ops.symlink = { req, _, _, _ in fuse_reply_err(req, EROFS) }
-        ops.rename = { req, _, _, _, _, _ in fuse_reply_err(req, EROFS) }
+        ops.create = { req, parent, name, mode, fi in
+            let n = String(cString: name!)
+            let flags = fi!.pointee.flags
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                let (e, o) = try await fs.create(parent: parent, name: n, mode: UInt32(mode), flags: flags)
+                r.create(e, o)
+            }
+        }
+        ops.write = { req, ino, buf, size, off, fi in
+            // The kernel's buffer is valid only during this call: copy it out first.
+            let data = [UInt8](UnsafeRawBufferPointer(start: buf, count: size))
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                r.written(try await fs.write(ino, handle: fh, offset: Int64(off), data: data))
+            }
+        }
+        ops.flush = { req, ino, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.flush(ino, handle: fh)
+                r.error(0)
+            }
+        }
+        ops.fsync = { req, ino, _, fi in
+            let fh = fi!.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.fsync(ino, handle: fh)
+                r.error(0)
+            }
+        }
+        ops.setattr = { req, ino, attr, toSet, fi in
+            let size: UInt64? = toSet & FUSE_SET_ATTR_SIZE != 0 ? UInt64(attr!.pointee.st_size) : nil
+            let other = toSet & ~FUSE_SET_ATTR_SIZE != 0
+            let fh = fi?.pointee.fh
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                let (a, t) = try await fs.setattr(ino, size: size, other: other, handle: fh)
+                r.attr(a, timeout: t)
+            }
+        }
+        ops.mkdir = { req, parent, name, mode in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.entry(try await fs.mkdir(parent: parent, name: n, mode: UInt32(mode))) }
+        }
+        ops.unlink = { req, parent, name in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.unlink(parent: parent, name: n)
+                r.error(0)
+            }
+        }
+        ops.rmdir = { req, parent, name in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.rmdir(parent: parent, name: n)
+                r.error(0)
+            }
+        }
+        // Not yet (issue [write]): rename, symlink creation, mknod; hard links never.
+        ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
+        ops.symlink = { req, _, _, _ in fuse_reply_err(req, ENOTSUP) }
+        ops.rename = { req, _, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
-        ops.create = { req, _, _, _, _ in fuse_reply_err(req, EROFS) }
-        ops.write = { req, _, _, _, _, _ in fuse_reply_err(req, EROFS) }
         return ops
     }
 

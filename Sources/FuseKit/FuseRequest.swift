@@ -43,6 +43,21 @@ final class FuseRequest: @unchecked Sendable {
         return param
     }
 
+    func create(_ e: FuseEntry, _ o: FuseOpenResult) {
+        guard claim() else { return }
+        var param = Self.param(e)
+        var fi = fuse_file_info()
+        fi.fh = o.handle
+        fi.direct_io = o.directIO ? 1 : 0
+        fi.keep_cache = o.keepCache ? 1 : 0
+        fuse_reply_create(req, &param, &fi)
+    }
+
+    func written(_ count: Int) {
+        guard claim() else { return }
+        fuse_reply_write(req, count)
+    }
+
     func attr(_ a: FuseAttributes, timeout: Double) {
         guard claim() else { return }
         var s = a.stat

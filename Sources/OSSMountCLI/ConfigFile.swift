@@ -94,6 +94,13 @@ struct ConfigFile {
             }
         case "fs.oss.read.readahead.buffer.size", "fs.oss.read.buffer.size":
             options.append(("prefetch_chunk_size", Self.size(value)))
+        case "fs.oss.upload.thread.concurrency", "fs.oss.upload.async.concurrency":
+            if let n = Self.count(value) {
+                options.append(("upload_concurrency", String(min(64, max(1, Int(n)!)))))
+            } else {
+                warnings.append("\(key)=\(value) is not a number; ignored")
+            }
+        case "fs.oss.blocklet.size.mb": options.append(("upload_buffer_size", value + "M"))
         case "fs.jindo.fuse.pod.mem.limit", "fs.oss.memory.buffer.size.max.mb":
             options.append(("total_mem_limit", key.hasSuffix(".mb") ? value + "M" : Self.size(value)))
         default:

@@ -64,15 +64,56 @@ struct FuseAdapter: FuseFilesystem {
 
     func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult {
         let writable = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
-        let (h, keep) = try await run { () async throws(VFSError) in try await vfs.open(ino, writable: writable) }
+        let truncate = flags & O_TRUNC != 0
+        let (h, keep) = try await run { () async throws(VFSError) in
+            try await vfs.open(ino, writable: writable, truncate: truncate)
+        }
         return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep)
+    }
+
+    func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
+        -> (FuseEntry, FuseOpenResult)
+    {
+        let (e, h) = try await run { () async throws(VFSError) in try await vfs.create(parent: parent, name: name, mode: mode) }
+        return (Self.entry(e), FuseOpenResult(handle: h, directIO: directIO))
+    }
+
+    func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int {
+        try await run { () async throws(VFSError) in try await vfs.write(handle, offset: offset, bytes: data) }
+    }
+
+    func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
+        try await run { () async throws(VFSError) in try await vfs.flush(handle) }
+    }
+
+    func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
+        try await run { () async throws(VFSError) in try await vfs.flush(handle) }
+    }
+
+    func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+        -> (FuseAttributes, timeout: Double)
+    {
+        let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, size: size, handle: handle) }
+        return (Self.attributes(a), vfs.attributeTimeout)
+    }
+
+    func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry {
+        Self.entry(try await run { () async throws(VFSError) in try await vfs.mkdir(parent: parent, name: name, mode: mode) })
+    }
+
+    func unlink(parent: UInt64, name: String) async throws(FuseError) {
+        try await run { () async throws(VFSError) in try await vfs.unlink(parent: parent, name: name) }
+    }
+
+    func rmdir(parent: UInt64, name: String) async throws(FuseError) {
+        try await run { () async throws(VFSError) in try await vfs.rmdir(parent: parent, name: name) }
     }
 
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer {
         try await run { () async throws(VFSError) in try await vfs.read(handle, offset: offset, size: size) }
     }
 
-    func release(_ ino: UInt64, handle: UInt64) async { vfs.release(handle) }
+    func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }
 
     func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }
 }

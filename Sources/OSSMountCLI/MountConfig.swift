@@ -30,6 +30,8 @@ public struct MountConfig: Sendable {
     public var prefetchChunkSize = 8 << 20
     public var prefetchConcurrency = 8
     public var totalMemLimit = 1 << 30
+    public var uploadBufferSize = 8 << 20
+    public var uploadConcurrency = 4
     public var accessKeyId: String?
     public var accessKeySecret: String?
     public var securityToken: String?
@@ -57,7 +59,8 @@ public struct MountConfig: Sendable {
             ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),
             ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
             ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
-            ("total_mem_limit", "\(totalMemLimit)"), ("umask", String(umask, radix: 8)),
+            ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
+            ("upload_concurrency", "\(uploadConcurrency)"), ("umask", String(umask, radix: 8)),
             ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
             ("log_level", logLevel),
         ]
@@ -162,6 +165,14 @@ public struct MountConfig: Sendable {
         case "prefetch_concurrency":
             prefetchConcurrency = try Self.integer(name, value)
             guard (1...256).contains(prefetchConcurrency) else { throw CommandLineError("option prefetch_concurrency takes 1 to 256") }
+        case "upload_buffer_size":
+            uploadBufferSize = try Self.size(name, value)
+            guard (1 << 20...(5 << 30)).contains(uploadBufferSize) else {
+                throw CommandLineError("option upload_buffer_size takes 1M to 5G")
+            }
+        case "upload_concurrency":
+            uploadConcurrency = try Self.integer(name, value)
+            guard (1...64).contains(uploadConcurrency) else { throw CommandLineError("option upload_concurrency takes 1 to 64") }
         case "total_mem_limit":
             totalMemLimit = try Self.size(name, value)
             guard totalMemLimit >= 16 << 20 else { throw CommandLineError("option total_mem_limit must be at least 16M") }

@@ -117,10 +117,12 @@ enum Mounter {
         v.fileMode = config.fileMode
         v.dirMode = config.dirMode
         v.keepCache = config.kernelCache || config.autoCache
-        v.readOnly = true
+        v.readOnly = config.readOnly
         v.prefetchChunkSize = config.prefetchChunkSize
         v.prefetchConcurrency = config.prefetchConcurrency
         v.totalMemLimit = config.totalMemLimit
+        v.uploadBufferSize = config.uploadBufferSize
+        v.uploadConcurrency = config.uploadConcurrency
         return v
     }
 

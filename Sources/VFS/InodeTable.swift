@@ -57,6 +57,12 @@ struct InodeTable: Sendable {
         return node
     }
 
+    /// Unbinds an inode from its key (the object is gone); the kernel may still forget it.
+    mutating func detach(_ ino: InodeNumber) {
+        guard let node = inodes[ino], byKey[node.key] == ino else { return }
+        byKey[node.key] = nil
+    }
+
     /// Drops `count` kernel references; the inode goes when none remain.
     mutating func forget(_ ino: InodeNumber, count: UInt64) {
         guard ino != Self.rootIno, var node = inodes[ino] else { return }

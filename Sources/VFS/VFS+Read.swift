@@ -12,10 +12,12 @@ struct FileHandle: Sendable {
 }
 
 extension VFS {
-    public func open(_ ino: InodeNumber, writable: Bool) async throws(VFSError) -> (handle: UInt64, keepCache: Bool) {
+    public func open(_ ino: InodeNumber, writable: Bool, truncate: Bool = false) async throws(VFSError)
+        -> (handle: UInt64, keepCache: Bool)
+    {
         var node = try inode(ino)
         guard node.kind != .directory else { throw .isDirectory }
-        if writable && config.readOnly { throw .readOnly }
+        if writable { return (try openForWrite(node, truncate: truncate), false) }
         var keepCache = config.keepCache
         if config.closeToOpen || clock.now() - node.validatedAt >= config.attrTimeout {
             guard let info = try await headIfExists(node.key) else { throw .notFound }
@@ -47,7 +49,13 @@ extension VFS {
         }
     }
 
-    public func release(_ handle: UInt64) {
+    public func release(_ handle: UInt64) async {
+        if state.withLock({ $0.writers[handle] != nil }) {
+            await releaseWriter(handle)
+            return
+        }
         state.withLock { $0.files.removeValue(forKey: handle) }?.reader.close()
     }
+
+    public func isWriter(_ handle: UInt64) -> Bool { state.withLock { $0.writers[handle] != nil } }
 }

@@ -34,6 +34,7 @@ public final class VFS: Sendable {
         /// Keys known not to exist, until the time given.
         var negative: [String: Double] = [:]
         var files: [UInt64: FileHandle] = [:]
+        var writers: [UInt64: WriteHandle] = [:]
         var directories: [UInt64: DirectoryHandle] = [:]
         var nextHandle: UInt64 = 1
     }
@@ -53,6 +54,9 @@ public final class VFS: Sendable {
                          etag: nil, validatedAt: .infinity, lookups: 1)
         state = Mutex(State(table: InodeTable(root: root)))
     }
+
+    /// Seconds the kernel may keep attributes.
+    public var attributeTimeout: Double { config.attrTimeout }
 
     /// Inodes currently held (the root included): what a walk leaves behind.
     public var inodeCount: Int { state.withLock { $0.table.count } }
@@ -229,6 +233,13 @@ public final class VFS: Sendable {
         }
         let ups = Array(repeating: "..", count: linkDir.count - common)
         return (ups + targetParts[common...].map(String.init)).joined(separator: "/")
+    }
+
+    /// Seconds since the epoch, for the mtime of new files.
+    func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     public func statfs() -> (blockSize: UInt64, blocks: UInt64, files: UInt64) {

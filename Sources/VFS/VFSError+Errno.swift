@@ -17,6 +17,9 @@ extension VFSError {
         case .invalidArgument: EINVAL
         case .nameTooLong: ENAMETOOLONG
         case .badHandle: EBADF
+        case .notEmpty: ENOTEMPTY
+        case .exists: EEXIST
+        case .notSupported: ENOTSUP
         case .io: EIO
         }
     }
@@ -30,6 +33,7 @@ extension VFSError {
         switch e.code {
         case "NoSuchKey", "SymlinkTargetNotExist": self = .notFound
         case "PreconditionFailed": self = .stale
+        case "FileAlreadyExists": self = .exists
         case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
             "SecurityTokenExpired":
             self = .accessDenied

@@ -71,8 +71,12 @@ public struct VFSConfig: Sendable {
     public var prefetchChunkSize = 8 << 20
     /// Most chunks one reader fetches ahead (and so GETs in flight per file).
     public var prefetchConcurrency = 8
-    /// Bound on all prefetch memory together.
+    /// Bound on all prefetch and upload memory together.
     public var totalMemLimit = 1 << 30
+    /// Multipart part size for files written front to back.
+    public var uploadBufferSize = 8 << 20
+    /// Parts of one file uploaded at once.
+    public var uploadConcurrency = 4
     public init() {}
 }
 
@@ -88,6 +92,10 @@ public enum VFSError: Error, Sendable, Equatable {
     case invalidArgument
     case nameTooLong
     case badHandle
+    case notEmpty
+    case exists
+    /// Not supported (yet): e.g. a write that is not at the end of a file being written.
+    case notSupported
     /// The store failed (network, service error, corrupt answer).
     case io(String)
 }

@@ -157,7 +157,7 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
         #expect(try await vfs.read(h, offset: 0, size: 4096).bytes == Array(repeating: 1, count: 4096))
         _ = try await store.base.putObject("f", bytes: Array(repeating: 2, count: 1 << 20))
         #expect(await errorOf { _ = try await vfs.read(h, offset: 500_000, size: 4096) } == .stale)
-        vfs.release(h)
+        await vfs.release(h)
         #expect(await errorOf { _ = try await vfs.open(f.attributes.ino, writable: true) } == .readOnly)
     }
 
@@ -179,13 +179,13 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
                 group.addTask {
                     let f = try await vfs.lookup(parent: 1, name: "r\(i)")
                     let (h, _) = try await vfs.open(f.attributes.ino, writable: false)
-                    defer { vfs.release(h) }
                     var offset = 0
                     while offset < size {
                         let got = try await vfs.read(h, offset: Int64(offset), size: 128 << 10).bytes
                         if got.isEmpty || got[...] != contents[i][offset..<(offset + got.count)] { return false }
                         offset += got.count
                     }
+                    await vfs.release(h)
                     return true
                 }
             }

@@ -1,0 +1,109 @@
+"""The write side as far as it goes today: new files and whole rewrites
+streamed to OSS (PutObject when small, multipart when large), mkdir/rmdir/unlink,
+errors at close when the upload fails. Writes that are not at the end of the
+file are refused with ENOTSUP until staging files arrive (issue [write])."""
+import errno
+import hashlib
+import os
+import subprocess
+
+import oss2
+import pytest
+import requests
+
+
+def crc64(data):
+    c = oss2.utils.Crc64()
+    c.update(data)
+    return c.crc
+
+
+def test_small_and_multipart_files_round_trip(env):
+    with env.mounted("w-files/", "upload_buffer_size=1M") as mnt:
+        small = b"hello world\n"
+        with open(os.path.join(mnt, "small.txt"), "wb") as f:
+            f.write(small)
+        big = os.urandom((5 << 20) + 12345)  # 6 parts of 1 MiB
+        src = os.path.join(env.base, "big-src.bin")
+        with open(src, "wb") as f:
+            f.write(big)
+        subprocess.run(["cp", src, os.path.join(mnt, "big.bin")], check=True)
+        subprocess.run(["cmp", src, os.path.join(mnt, "big.bin")], check=True)
+        with open(os.path.join(mnt, "small.txt"), "rb") as f:
+            assert f.read() == small
+    assert env.bucket.get_object("w-files/small.txt").read() == small
+    head = env.bucket.head_object("w-files/big.bin")
+    assert head.object_type == "Multipart" and head.content_length == len(big)
+    assert int(head.headers["x-oss-hash-crc64ecma"]) == crc64(big)
+    assert head.headers["x-oss-meta-mode"] == str(0o644)
+
+
+def test_shell_redirection_and_truncating_rewrite(env):
+    with env.mounted("w-shell/") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        subprocess.run(["bash", "-c", f"echo first > '{path}'"], check=True)  # closes a dup before writing
+        assert open(path, "rb").read() == b"first\n"
+        subprocess.run(["bash", "-c", f"echo second, longer > '{path}'"], check=True)
+        assert open(path, "rb").read() == b"second, longer\n"
+        subprocess.run(["touch", os.path.join(mnt, "empty")], check=True)
+        assert os.stat(os.path.join(mnt, "empty")).st_size == 0
+    assert env.bucket.get_object("w-shell/f.txt").read() == b"second, longer\n"
+    assert env.bucket.head_object("w-shell/empty").content_length == 0
+
+
+def test_directories_and_removal(env):
+    with env.mounted("w-dirs/") as mnt:
+        subprocess.run(["mkdir", "-p", os.path.join(mnt, "a/b/c")], check=True)
+        with open(os.path.join(mnt, "a/b/c/f"), "wb") as f:
+            f.write(b"x")
+        with pytest.raises(OSError) as info:
+            os.rmdir(os.path.join(mnt, "a/b/c"))
+        assert info.value.errno == errno.ENOTEMPTY
+        with pytest.raises(FileExistsError):
+            os.mkdir(os.path.join(mnt, "a"))
+        os.unlink(os.path.join(mnt, "a/b/c/f"))
+        assert not os.path.exists(os.path.join(mnt, "a/b/c/f"))
+        os.rmdir(os.path.join(mnt, "a/b/c"))
+        subprocess.run(["rm", "-r", os.path.join(mnt, "a")], check=True)
+        assert os.listdir(mnt) == []
+    assert [o.key for o in oss2.ObjectIteratorV2(env.bucket, prefix="w-dirs/")] == []
+
+
+def test_writes_not_at_the_end_are_refused_not_mangled(env):
+    env.bucket.put_object("w-limits/existing.txt", b"keep me")
+    with env.mounted("w-limits/") as mnt:
+        with open(os.path.join(mnt, "seek.bin"), "wb", buffering=0) as f:
+            f.write(b"a" * 100)
+            f.seek(10)
+            with pytest.raises(OSError) as info:
+                f.write(b"b")
+            assert info.value.errno == errno.ENOTSUP
+        with pytest.raises(OSError) as info:
+            open(os.path.join(mnt, "existing.txt"), "ab")
+        assert info.value.errno == errno.ENOTSUP
+    assert env.bucket.get_object("w-limits/existing.txt").read() == b"keep me"
+
+
+def test_failed_upload_errors_at_close_and_leaves_no_object(env):
+    admin = f"{env.server.endpoint}/-/osslocal/faults"
+    with env.mounted("w-fail/", "upload_buffer_size=1M") as mnt:
+        f = open(os.path.join(mnt, "doomed.bin"), "wb", buffering=0)
+        f.write(os.urandom(3 << 20))  # two parts on their way, the tail still buffered
+        requests.put(admin, data="503=1.0").raise_for_status()
+        try:
+            with pytest.raises(OSError) as info:
+                f.close()
+            assert info.value.errno == errno.EIO
+        finally:
+            requests.put(admin, data="").raise_for_status()
+        g = open(os.path.join(mnt, "small-doomed.txt"), "wb", buffering=0)
+        g.write(b"tiny")
+        requests.put(admin, data="500=1.0").raise_for_status()
+        try:
+            with pytest.raises(OSError):
+                g.close()
+        finally:
+            requests.put(admin, data="").raise_for_status()
+    for key in ["w-fail/doomed.bin", "w-fail/small-doomed.txt"]:
+        with pytest.raises(oss2.exceptions.NotFound):
+            env.bucket.head_object(key)
