@@ -101,6 +101,8 @@ struct ConfigFile {
                 warnings.append("\(key)=\(value) is not a number; ignored")
             }
         case "fs.oss.blocklet.size.mb": options.append(("upload_buffer_size", value + "M"))
+        case "fs.oss.tmp.data.dirs":
+            if let first = value.split(separator: ",").first { options.append(("staging_dir", String(first))) }
         case "fs.jindo.fuse.pod.mem.limit", "fs.oss.memory.buffer.size.max.mb":
             options.append(("total_mem_limit", key.hasSuffix(".mb") ? value + "M" : Self.size(value)))
         default:

@@ -183,6 +183,22 @@ final class SequentialUpload: Sendable {
         }
     }
 
+    /// For a switch to a staging file: the bytes written so far, while they are all still
+    /// in memory (no part uploaded yet); the upload is then retired. Nil once parts went out.
+    func takeBufferedIfSmall() async throws -> [UInt8]? {
+        try await gate.run { () async throws -> [UInt8]? in
+            state.withLock { s in
+                guard s.planner.partsStarted == 0 else { return nil }
+                let bytes = s.buffer.map { Array(UnsafeRawBufferPointer(rebasing: $0.memory[0..<s.fill])) } ?? []
+                s.buffer = nil
+                s.fill = 0
+                s.dirty = false
+                s.completed = true
+                return bytes
+            }
+        }
+    }
+
     /// Gives the part buffer back to the pool (the handle is released).
     func close() { state.withLock { $0.buffer = nil } }
 

@@ -17,7 +17,7 @@ extension VFS {
     {
         var node = try inode(ino)
         guard node.kind != .directory else { throw .isDirectory }
-        if writable { return (try openForWrite(node, truncate: truncate), false) }
+        if writable { return (try await openForWrite(node, truncate: truncate), false) }
         var keepCache = config.keepCache
         if config.closeToOpen || clock.now() - node.validatedAt >= config.attrTimeout {
             guard let info = try await headIfExists(node.key) else { throw .notFound }
@@ -39,6 +39,13 @@ extension VFS {
     }
 
     public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> ReadData {
+        if let w = state.withLock({ $0.writers[handle] }) {
+            // Reading back through a handle open for writing (O_RDWR): from the staging file.
+            let bytes = try await serialized(w) { () async throws(VFSError) -> [UInt8] in
+                try await staged(w).read(offset: UInt64(offset), count: size)
+            }
+            return ReadData(bytes: bytes)
+        }
         guard let h = state.withLock({ $0.files[handle] }) else { throw .badHandle }
         guard offset >= 0 else { throw .invalidArgument }
         logger.trace("read", metadata: ["key": "\(h.key)", "offset": "\(offset)", "size": "\(size)"])

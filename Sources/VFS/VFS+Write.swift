@@ -1,14 +1,29 @@
 // Writing: new files and whole-file rewrites streamed front to back (a
-// multipart upload from the first full part; a PutObject when small), and the
-// namespace operations mkdir, unlink, rmdir. The object appears at close (flush):
-// its error is close()'s error, and a failed upload leaves no object behind.
-// Not yet: writes anywhere but the end (ENOTSUP), rename, persisted chmod/chown.
+// multipart upload from the first full part; a PutObject when small); edits of
+// existing objects and writes that seek back go through a staging file. The
+// namespace operations mkdir, unlink, rmdir are here too. The object appears at
+// close (flush): its error is close()'s error, and a failed upload leaves no
+// object behind. Not yet: rename, persisted chmod/chown/utimens.
 import ObjectStore
+import Synchronization
 
-struct WriteHandle: Sendable {
+final class WriteHandle: Sendable {
     let ino: InodeNumber
     let key: String
     let upload: SequentialUpload
+    /// Set once the handle switched to a staging file.
+    let staging = Mutex<StagingFile?>(nil)
+    /// One write, read, flush or truncate of this handle at a time.
+    let gate = AsyncGate()
+
+    init(ino: InodeNumber, key: String, upload: SequentialUpload) {
+        self.ino = ino
+        self.key = key
+        self.upload = upload
+    }
+
+    var stagingFile: StagingFile? { staging.withLock { $0 } }
+    var size: UInt64 { stagingFile?.size ?? upload.size }
 }
 
 extension VFS {
@@ -55,19 +70,62 @@ extension VFS {
         return (entry(node), h)
     }
 
-    /// Opens an existing file for writing: only whole rewrites (O_TRUNC, or an empty file).
-    func openForWrite(_ node: Inode, truncate: Bool) throws(VFSError) -> UInt64 {
+    /// Opens an existing file for writing: a whole rewrite streams (O_TRUNC, or an empty
+    /// file); an edit or append copies the object into a staging file first.
+    func openForWrite(_ node: Inode, truncate: Bool) async throws(VFSError) -> UInt64 {
         if config.readOnly { throw .readOnly }
-        guard truncate || node.attributes.size == 0 else { throw .notSupported }
-        return addWriteHandle(node.ino, key: node.key, upload: newUpload(key: node.key, mode: node.attributes.mode))
+        let upload = newUpload(key: node.key, mode: node.attributes.mode)
+        let h = addWriteHandle(node.ino, key: node.key, upload: upload)
+        guard !truncate && node.attributes.size > 0 else { return h }
+        let file = try StagingFile(directory: config.stagingDirectory)
+        try await file.fill(from: client, key: node.key, etag: node.etag, size: node.attributes.size,
+                            chunk: config.prefetchChunkSize)
+        _ = try? await upload.takeBufferedIfSmall()
+        state.withLock { $0.writers[h] }?.staging.withLock { $0 = file }
+        return h
+    }
+
+    /// The handle's staging file, switching to one if the data is still all in memory.
+    func staged(_ w: WriteHandle) async throws(VFSError) -> StagingFile {
+        if let file = w.stagingFile { return file }
+        let bytes: [UInt8]?
+        do { bytes = try await w.upload.takeBufferedIfSmall() } catch { throw VFSError(error) }
+        // Parts already went out: their bytes are gone from memory (not supported yet).
+        guard let bytes else { throw .notSupported }
+        let file = try StagingFile(directory: config.stagingDirectory)
+        try file.write(offset: 0, bytes: bytes)
+        w.staging.withLock { $0 = file }
+        return file
+    }
+
+    func writer(_ handle: UInt64) throws(VFSError) -> WriteHandle {
+        guard let w = state.withLock({ $0.writers[handle] }) else { throw .badHandle }
+        return w
+    }
+
+    /// Runs `body` under the handle's gate with typed errors.
+    func serialized<T: Sendable>(_ w: WriteHandle, _ body: @Sendable () async throws(VFSError) -> T) async throws(VFSError) -> T {
+        do {
+            return try await w.gate.run { () async throws -> T in try await body() }
+        } catch let e as VFSError {
+            throw e
+        } catch {
+            throw VFSError(error)
+        }
     }
 
     public func write(_ handle: UInt64, offset: Int64, bytes: [UInt8]) async throws(VFSError) -> Int {
-        guard let w = state.withLock({ $0.writers[handle] }) else { throw .badHandle }
-        let sequential: Bool
-        do { sequential = try await w.upload.write(offset: UInt64(offset), bytes: bytes) } catch { throw VFSError(error) }
-        guard sequential else { throw .notSupported }
-        let size = w.upload.size
+        let w = try writer(handle)
+        try await serialized(w) { () async throws(VFSError) in
+            if let file = w.stagingFile {
+                try file.write(offset: UInt64(offset), bytes: bytes)
+                return
+            }
+            let sequential: Bool
+            do { sequential = try await w.upload.write(offset: UInt64(offset), bytes: bytes) } catch { throw VFSError(error) }
+            if !sequential { try await staged(w).write(offset: UInt64(offset), bytes: bytes) }
+        }
+        let size = w.size
         state.withLock { s in
             if var n = s.table[w.ino], n.attributes.size < size {
                 n.attributes.size = size
@@ -80,13 +138,22 @@ extension VFS {
     /// Close (and fsync): the object becomes whole on OSS, or the error is returned.
     public func flush(_ handle: UInt64) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
+        let options = writeOptions(mode: (try? inode(w.ino))?.attributes.mode ?? config.fileMode)
+        let (partSize, pool, client) = (config.uploadBufferSize, self.pool, self.client)
         let result: WriteResult?
-        do { result = try await w.upload.finish() } catch {
+        do {
+            result = try await serialized(w) { () async throws(VFSError) -> WriteResult? in
+                if let file = w.stagingFile {
+                    return try await file.upload(client: client, key: w.key, options: options, partSize: partSize, pool: pool)
+                }
+                do { return try await w.upload.finish() } catch { throw VFSError(error) }
+            }
+        } catch {
             logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
-            throw VFSError(error)
+            throw error
         }
         guard let result else { return }
-        let size = w.upload.size
+        let size = w.size
         let now = clock.now()
         state.withLock { s in
             if var n = s.table[w.ino] {
@@ -182,8 +249,15 @@ extension VFS {
         guard let size else { return node.attributes }
         guard node.kind == .file else { throw .isDirectory }
         if let handle, let w = state.withLock({ $0.writers[handle] }) {
-            guard size == w.upload.size else { throw .notSupported }
-            return node.attributes
+            if size != w.size {
+                try await serialized(w) { () async throws(VFSError) in try await staged(w).truncate(size) }
+            }
+            return state.withLock { s in
+                guard var n = s.table[ino] else { return node.attributes }
+                n.attributes.size = size
+                s.table[ino] = n
+                return n.attributes
+            }
         }
         if size == node.attributes.size && size != 0 { return node.attributes }
         guard size == 0 else { throw .notSupported }

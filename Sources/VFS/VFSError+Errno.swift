@@ -19,6 +19,7 @@ extension VFSError {
         case .badHandle: EBADF
         case .notEmpty: ENOTEMPTY
         case .exists: EEXIST
+        case .noSpace: ENOSPC
         case .notSupported: ENOTSUP
         case .io: EIO
         }

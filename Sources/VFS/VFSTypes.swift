@@ -77,6 +77,8 @@ public struct VFSConfig: Sendable {
     public var uploadBufferSize = 8 << 20
     /// Parts of one file uploaded at once.
     public var uploadConcurrency = 4
+    /// Where files being edited (not written front to back) are staged.
+    public var stagingDirectory = "/tmp"
     public init() {}
 }
 
@@ -94,6 +96,8 @@ public enum VFSError: Error, Sendable, Equatable {
     case badHandle
     case notEmpty
     case exists
+    /// The staging directory is full.
+    case noSpace
     /// Not supported (yet): e.g. a write that is not at the end of a file being written.
     case notSupported
     /// The store failed (network, service error, corrupt answer).

@@ -1,0 +1,117 @@
+// A local file that holds a file being edited: writes land anywhere, reads see
+// them, and close uploads the whole file (PutObject, or multipart from the file
+// in part-sized pieces through the memory pool). Used for writes that are not
+// front to back and for edits of existing objects; the file is unlinked at
+// creation, so nothing is left behind if the daemon dies.
+import ObjectStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class StagingFile: Sendable {
+    private let fd: Int32
+    private let state = Mutex<(size: UInt64, dirty: Bool)>((0, true))
+
+    init(directory: String) throws(VFSError) {
+        var template = Array((directory + "/ossmount-staging-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw .io("cannot create a staging file in \(directory): \(String(cString: strerror(errno)))") }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    var size: UInt64 { state.withLock { $0.size } }
+
+    func write(offset: UInt64, bytes: [UInt8]) throws(VFSError) {
+        // Safety: each pwrite reads [done, count) of the array, inside its storage.
+        let failure: Int32? = bytes.withUnsafeBytes { p in
+            var done = 0
+            while done < p.count {
+                let n = pwrite(fd, p.baseAddress! + done, p.count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += n
+            }
+            return nil
+        }
+        if let failure {
+            throw failure == ENOSPC || failure == EDQUOT ? .noSpace : .io("staging write: \(String(cString: strerror(failure)))")
+        }
+        state.withLock { s in
+            s.size = max(s.size, offset + UInt64(bytes.count))
+            s.dirty = true
+        }
+    }
+
+    func truncate(_ size: UInt64) throws(VFSError) {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw errno == ENOSPC ? .noSpace : .io("staging truncate failed") }
+        state.withLock { s in
+            s.size = size
+            s.dirty = true
+        }
+    }
+
+    func read(offset: UInt64, count: Int) -> [UInt8] {
+        let end = min(size, offset + UInt64(count))
+        guard offset < end else { return [] }
+        var out = [UInt8](repeating: 0, count: Int(end - offset))
+        let got = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        return Array(out.prefix(max(0, got)))
+    }
+
+    /// Copies the object's current bytes in, in `chunk`-sized ranged GETs pinned to `etag`.
+    func fill(from client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunk: Int) async throws(VFSError) {
+        var offset: UInt64 = 0
+        while offset < size {
+            let end = min(size, offset + UInt64(chunk))
+            let bytes: [UInt8]
+            do {
+                bytes = try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag)
+            } catch {
+                throw VFSError(error)
+            }
+            try write(offset: offset, bytes: bytes)
+            offset = end
+        }
+        state.withLock { $0.dirty = false }
+    }
+
+    /// Uploads the whole file if it changed since the last upload; nil when it did not.
+    func upload(client: ObjectClient, key: String, options: WriteOptions, partSize: Int, pool: BufferPool)
+        async throws(VFSError) -> WriteResult?
+    {
+        let (total, dirty) = state.withLock { ($0.size, $0.dirty) }
+        guard dirty else { return nil }
+        do {
+            let result: WriteResult
+            if total <= UInt64(partSize) {
+                result = try await client.putObject(key, bytes: read(offset: 0, count: Int(total)), options: options)
+            } else {
+                let id = try await client.initiateMultipartUpload(key, options: options)
+                do {
+                    var parts: [PartInfo] = []
+                    var offset: UInt64 = 0
+                    while offset < total {
+                        let bytes = read(offset: offset, count: partSize)
+                        parts.append(try await client.uploadPart(key, uploadId: id, partNumber: parts.count + 1,
+                                                                 body: UploadBody(bytes)))
+                        offset += UInt64(bytes.count)
+                    }
+                    result = try await client.completeMultipartUpload(key, uploadId: id, parts: parts)
+                } catch {
+                    try? await client.abortMultipartUpload(key, uploadId: id)
+                    throw error
+                }
+            }
+            state.withLock { $0.dirty = false }
+            return result
+        } catch {
+            throw VFSError(error)
+        }
+    }
+}
