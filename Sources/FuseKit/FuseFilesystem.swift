@@ -30,9 +30,11 @@ public protocol FuseFilesystem: Sendable {
     /// close(2) of a descriptor: its error is close's error.
     func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError)
     func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError)
-    /// `size` when truncating; `other` when mode, owner or times change.
-    func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+    func setattr(_ ino: UInt64, _ changes: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
         -> (FuseAttributes, timeout: Double)
+    func symlink(target: String, parent: UInt64, name: String) async throws(FuseError) -> FuseEntry
+    /// `flags`: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
+    func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError)
     func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry
     func unlink(parent: UInt64, name: String) async throws(FuseError)
     func rmdir(parent: UInt64, name: String) async throws(FuseError)
@@ -47,8 +49,14 @@ extension FuseFilesystem {
     }
     public func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {}
     public func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError) {}
-    public func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+    public func setattr(_ ino: UInt64, _ changes: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
         -> (FuseAttributes, timeout: Double)
+    { throw FuseError(EROFS) }
+    public func symlink(target: String, parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {
+        throw FuseError(EROFS)
+    }
+    public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32)
+        async throws(FuseError)
     { throw FuseError(EROFS) }
     public func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
     public func unlink(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }

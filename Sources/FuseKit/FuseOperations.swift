@@ -130,12 +130,24 @@ enum FuseOperations {
             }
         }
         ops.setattr = { req, ino, attr, toSet, fi in
-            let size: UInt64? = toSet & FUSE_SET_ATTR_SIZE != 0 ? UInt64(attr!.pointee.st_size) : nil
-            let other = toSet & ~FUSE_SET_ATTR_SIZE != 0
+            let a = attr!.pointee
+            var changes = FuseSetAttributes()
+            if toSet & FUSE_SET_ATTR_SIZE != 0 { changes.size = UInt64(a.st_size) }
+            if toSet & FUSE_SET_ATTR_MODE != 0 { changes.mode = UInt32(a.st_mode) & 0o7777 }
+            if toSet & FUSE_SET_ATTR_UID != 0 { changes.uid = a.st_uid }
+            if toSet & FUSE_SET_ATTR_GID != 0 { changes.gid = a.st_gid }
+            if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                changes.mtime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+            } else if toSet & FUSE_SET_ATTR_MTIME != 0 {
+                changes.mtime = Double(a.st_mtim.tv_sec) + Double(a.st_mtim.tv_nsec) / 1e9
+            }
             let fh = fi?.pointee.fh
+            let requested = changes
             FuseOperations.serve(req) { r, fs throws(FuseError) in
-                let (a, t) = try await fs.setattr(ino, size: size, other: other, handle: fh)
-                r.attr(a, timeout: t)
+                let (attrs, t) = try await fs.setattr(ino, requested, handle: fh)
+                r.attr(attrs, timeout: t)
             }
         }
         ops.mkdir = { req, parent, name, mode in
@@ -156,10 +168,22 @@ enum FuseOperations {
                 r.error(0)
             }
         }
-        // Not yet (issue [write]): rename, symlink creation, mknod; hard links never.
+        ops.symlink = { req, link, parent, name in
+            let target = String(cString: link!)
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                r.entry(try await fs.symlink(target: target, parent: parent, name: n))
+            }
+        }
+        ops.rename = { req, parent, name, newParent, newName, flags in
+            let (a, b) = (String(cString: name!), String(cString: newName!))
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.rename(parent: parent, name: a, newParent: newParent, newName: b, flags: flags)
+                r.error(0)
+            }
+        }
+        // Device nodes and FIFOs have no object form; hard links neither.
         ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
-        ops.symlink = { req, _, _, _ in fuse_reply_err(req, ENOTSUP) }
-        ops.rename = { req, _, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         return ops
     }

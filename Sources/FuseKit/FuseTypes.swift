@@ -127,3 +127,20 @@ public struct FuseCaller: Sendable {
     public var gid: UInt32
     public var pid: Int32
 }
+
+/// What a setattr asks to change (nil: leave as is).
+public struct FuseSetAttributes: Sendable {
+    public var size: UInt64?
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    /// Seconds since the epoch.
+    public var mtime: Double?
+    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Double? = nil) {
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+    }
+}

@@ -90,11 +90,23 @@ struct FuseAdapter: FuseFilesystem {
         try await run { () async throws(VFSError) in try await vfs.flush(handle) }
     }
 
-    func setattr(_ ino: UInt64, size: UInt64?, other: Bool, handle: UInt64?) async throws(FuseError)
+    func setattr(_ ino: UInt64, _ c: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
         -> (FuseAttributes, timeout: Double)
     {
-        let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, size: size, handle: handle) }
+        let change = AttributeChange(size: c.size, mode: c.mode, uid: c.uid, gid: c.gid, mtime: c.mtime)
+        let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, change, handle: handle) }
         return (Self.attributes(a), vfs.attributeTimeout)
+    }
+
+    func symlink(target: String, parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {
+        Self.entry(try await run { () async throws(VFSError) in try await vfs.symlink(target: target, parent: parent, name: name) })
+    }
+
+    func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError) {
+        try await run { () async throws(VFSError) in
+            try await vfs.rename(parent: parent, name: name, newParent: newParent, newName: newName,
+                                 noReplace: flags & 1 != 0, exchange: flags & 2 != 0)
+        }
     }
 
     func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry {

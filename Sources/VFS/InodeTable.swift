@@ -57,6 +57,19 @@ struct InodeTable: Sendable {
         return node
     }
 
+    /// Moves inodes to new keys: `map` returns the new key for a key that moves, else nil.
+    mutating func rekey(_ map: (String) -> String?) {
+        var moves: [(InodeNumber, String, String)] = []
+        for (key, ino) in byKey { if let new = map(key) { moves.append((ino, key, new)) } }
+        for (ino, old, new) in moves {
+            guard let node = inodes[ino] else { continue }
+            byKey[old] = nil
+            byKey[new] = ino  // a replaced destination's inode loses its key
+            inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
+                                validatedAt: node.validatedAt, lookups: node.lookups)
+        }
+    }
+
     /// Unbinds an inode from its key (the object is gone); the kernel may still forget it.
     mutating func detach(_ ino: InodeNumber) {
         guard let node = inodes[ino], byKey[node.key] == ino else { return }

@@ -9,7 +9,8 @@ import Synchronization
 final class SequentialUpload: Sendable {
     let client: ObjectClient
     let key: String
-    let options: WriteOptions
+    /// Read when the object is created, so metadata changed while writing is stored with it.
+    let options: @Sendable () -> WriteOptions
     let pool: BufferPool
     let concurrency: Int
 
@@ -31,7 +32,8 @@ final class SequentialUpload: Sendable {
     /// One write or close at a time: the kernel may send writes of one file in parallel.
     private let gate = AsyncGate()
 
-    init(client: ObjectClient, key: String, options: WriteOptions, partSize: Int, concurrency: Int, pool: BufferPool) {
+    init(client: ObjectClient, key: String, options: @escaping @Sendable () -> WriteOptions, partSize: Int, concurrency: Int,
+         pool: BufferPool) {
         self.client = client
         self.key = key
         self.options = options
@@ -99,7 +101,7 @@ final class SequentialUpload: Sendable {
 
     private func uploadId() async throws -> String {
         if let id = state.withLock({ $0.uploadId }) { return id }
-        let id = try await client.initiateMultipartUpload(key, options: options)
+        let id = try await client.initiateMultipartUpload(key, options: options())
         state.withLock { $0.uploadId = id }
         return id
     }
@@ -153,10 +155,10 @@ final class SequentialUpload: Sendable {
                     if let buffer {
                         // Safety: writes are held off by the gate while the buffer is sent.
                         let body = UploadBody(borrowing: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<fill]))
-                        result = try await client.putObject(key, body: body, options: options)
+                        result = try await client.putObject(key, body: body, options: options())
                         withExtendedLifetime(buffer) {}
                     } else {
-                        result = try await client.putObject(key, body: .empty, options: options)
+                        result = try await client.putObject(key, body: .empty, options: options())
                     }
                     state.withLock { $0.dirty = false }
                     return result

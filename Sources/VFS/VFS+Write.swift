@@ -15,15 +15,39 @@ final class WriteHandle: Sendable {
     let staging = Mutex<StagingFile?>(nil)
     /// One write, read, flush or truncate of this handle at a time.
     let gate = AsyncGate()
+    /// The object this handle edits (opened without O_TRUNC): copied into a staging file
+    /// at the first write, read or truncate, so an open that changes nothing costs nothing.
+    let existing: (etag: ETag?, size: UInt64)?
+    /// Mode, owner or mtime changed while open: stored at close even if no byte changed.
+    let metadataDirty = Mutex(false)
 
-    init(ino: InodeNumber, key: String, upload: SequentialUpload) {
+    init(ino: InodeNumber, key: String, upload: SequentialUpload, existing: (etag: ETag?, size: UInt64)? = nil) {
         self.ino = ino
         self.key = key
         self.upload = upload
+        self.existing = existing
     }
 
     var stagingFile: StagingFile? { staging.withLock { $0 } }
-    var size: UInt64 { stagingFile?.size ?? upload.size }
+    var size: UInt64 { stagingFile?.size ?? existing?.size ?? upload.size }
+}
+
+/// What a setattr changes (nil: unchanged).
+public struct AttributeChange: Sendable {
+    public var size: UInt64?
+    public var mode: UInt32?
+    public var uid: UInt32?
+    public var gid: UInt32?
+    /// Seconds since the epoch.
+    public var mtime: Double?
+    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Double? = nil) {
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.mtime = mtime
+    }
+    var touchesMetadata: Bool { mode != nil || uid != nil || gid != nil || mtime != nil }
 }
 
 extension VFS {
@@ -32,16 +56,26 @@ extension VFS {
         WriteOptions(userMetadata: ["mode": String(mode & 0o7777), "uid": String(config.uid), "gid": String(config.gid)])
     }
 
-    func newUpload(key: String, mode: UInt32) -> SequentialUpload {
-        SequentialUpload(client: client, key: key, options: writeOptions(mode: mode), partSize: config.uploadBufferSize,
-                         concurrency: config.uploadConcurrency, pool: pool)
+    /// Metadata for an inode's current attributes (written with the object at close).
+    func writeOptions(_ a: FileAttributes) -> WriteOptions {
+        WriteOptions(userMetadata: ["mode": String(a.mode & 0o7777), "uid": String(a.uid), "gid": String(a.gid),
+                                    "mtime": String(a.mtime.seconds)])
     }
 
-    func addWriteHandle(_ ino: InodeNumber, key: String, upload: SequentialUpload) -> UInt64 {
+    func newUpload(key: String, mode: UInt32, ino: InodeNumber? = nil) -> SequentialUpload {
+        let fallback = writeOptions(mode: mode)
+        return SequentialUpload(client: client, key: key, options: { [weak self] in
+            guard let self, let ino, let node = try? self.inode(ino) else { return fallback }
+            return self.writeOptions(node.attributes)
+        }, partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool)
+    }
+
+    func addWriteHandle(_ ino: InodeNumber, key: String, upload: SequentialUpload,
+                        existing: (etag: ETag?, size: UInt64)? = nil) -> UInt64 {
         state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
-            s.writers[h] = WriteHandle(ino: ino, key: key, upload: upload)
+            s.writers[h] = WriteHandle(ino: ino, key: key, upload: upload, existing: existing)
             return h
         }
     }
@@ -66,28 +100,32 @@ extension VFS {
                 n.validatedAt = now
             }
         }
-        let h = addWriteHandle(node.ino, key: key, upload: newUpload(key: key, mode: perms))
+        let h = addWriteHandle(node.ino, key: key, upload: newUpload(key: key, mode: perms, ino: node.ino))
         return (entry(node), h)
     }
 
     /// Opens an existing file for writing: a whole rewrite streams (O_TRUNC, or an empty
-    /// file); an edit or append copies the object into a staging file first.
+    /// file); an edit or append works on a staging copy made at its first change.
     func openForWrite(_ node: Inode, truncate: Bool) async throws(VFSError) -> UInt64 {
         if config.readOnly { throw .readOnly }
-        let upload = newUpload(key: node.key, mode: node.attributes.mode)
-        let h = addWriteHandle(node.ino, key: node.key, upload: upload)
-        guard !truncate && node.attributes.size > 0 else { return h }
-        let file = try StagingFile(directory: config.stagingDirectory)
-        try await file.fill(from: client, key: node.key, etag: node.etag, size: node.attributes.size,
-                            chunk: config.prefetchChunkSize)
-        _ = try? await upload.takeBufferedIfSmall()
-        state.withLock { $0.writers[h] }?.staging.withLock { $0 = file }
-        return h
+        let upload = newUpload(key: node.key, mode: node.attributes.mode, ino: node.ino)
+        let editing = !truncate && node.attributes.size > 0
+        return addWriteHandle(node.ino, key: node.key, upload: upload,
+                              existing: editing ? (node.etag, node.attributes.size) : nil)
     }
 
-    /// The handle's staging file, switching to one if the data is still all in memory.
+    /// The handle's staging file: a copy of the object being edited, or the bytes written so
+    /// far while they are all still in memory.
     func staged(_ w: WriteHandle) async throws(VFSError) -> StagingFile {
         if let file = w.stagingFile { return file }
+        if let existing = w.existing {
+            let file = try StagingFile(directory: config.stagingDirectory)
+            try await file.fill(from: client, key: w.key, etag: existing.etag, size: existing.size,
+                                chunk: config.prefetchChunkSize)
+            _ = try? await w.upload.takeBufferedIfSmall()
+            w.staging.withLock { $0 = file }
+            return file
+        }
         let bytes: [UInt8]?
         do { bytes = try await w.upload.takeBufferedIfSmall() } catch { throw VFSError(error) }
         // Parts already went out: their bytes are gone from memory (not supported yet).
@@ -121,6 +159,10 @@ extension VFS {
                 try file.write(offset: UInt64(offset), bytes: bytes)
                 return
             }
+            if w.existing != nil {  // an edit: always on the staging copy
+                try await staged(w).write(offset: UInt64(offset), bytes: bytes)
+                return
+            }
             let sequential: Bool
             do { sequential = try await w.upload.write(offset: UInt64(offset), bytes: bytes) } catch { throw VFSError(error) }
             if !sequential { try await staged(w).write(offset: UInt64(offset), bytes: bytes) }
@@ -138,7 +180,7 @@ extension VFS {
     /// Close (and fsync): the object becomes whole on OSS, or the error is returned.
     public func flush(_ handle: UInt64) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
-        let options = writeOptions(mode: (try? inode(w.ino))?.attributes.mode ?? config.fileMode)
+        let options = (try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode)
         let (partSize, pool, client) = (config.uploadBufferSize, self.pool, self.client)
         let result: WriteResult?
         do {
@@ -146,13 +188,26 @@ extension VFS {
                 if let file = w.stagingFile {
                     return try await file.upload(client: client, key: w.key, options: options, partSize: partSize, pool: pool)
                 }
+                // An edit that changed no byte: the object stays as it is.
+                if w.existing != nil { return nil }
                 do { return try await w.upload.finish() } catch { throw VFSError(error) }
             }
         } catch {
             logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
             throw error
         }
+        // Metadata changed while open may predate the upload's start (a multipart upload
+        // takes its metadata when it begins): store it now.
+        if w.metadataDirty.withLock({ $0 }) {
+            if result != nil { updateAfterUpload(w, result!) }
+            try await persistMetadata(w.ino)
+            w.metadataDirty.withLock { $0 = false }
+        }
         guard let result else { return }
+        updateAfterUpload(w, result)
+    }
+
+    func updateAfterUpload(_ w: WriteHandle, _ result: WriteResult) {
         let size = w.size
         let now = clock.now()
         state.withLock { s in
@@ -241,40 +296,86 @@ extension VFS {
 }
 
 extension VFS {
-    /// Truncation to 0 (or to the current size) works; other sizes come with staging files.
-    /// Mode, owner and time changes are accepted but not yet persisted (issue [write]).
-    public func setattr(_ ino: InodeNumber, size: UInt64?, handle: UInt64?) async throws(VFSError) -> FileAttributes {
+    /// Size changes: on a handle open for writing, through its staging file; otherwise a
+    /// truncation to 0 rewrites the object empty. Mode, owner and mtime are stored in
+    /// `x-oss-meta-*`: with the upload at close for a file open for writing, else by a
+    /// CopyObject of the object onto itself with REPLACE (directories: in memory only).
+    public func setattr(_ ino: InodeNumber, _ change: AttributeChange, handle: UInt64?) async throws(VFSError)
+        -> FileAttributes
+    {
         if config.readOnly { throw .readOnly }
+        var node = try inode(ino)
+        if let size = change.size {
+            guard node.kind == .file else { throw .isDirectory }
+            try await resize(node, to: size, handle: handle)
+            node = try inode(ino)
+        }
+        guard change.touchesMetadata else { return node.attributes }
+        var a = node.attributes
+        if let m = change.mode { a.mode = m & 0o7777 }
+        if let u = change.uid { a.uid = u }
+        if let g = change.gid { a.gid = g }
+        if let t = change.mtime { a.mtime = Timestamp(seconds: Int64(t), nanoseconds: Int32((t - t.rounded(.down)) * 1e9)) }
+        let updated = a
+        let writers = state.withLock { s in
+            if var n = s.table[ino] {
+                n.attributes = updated
+                n.validatedAt = clock.now()
+                s.table[ino] = n
+            }
+            return s.writers.values.filter { $0.ino == ino }
+        }
+        if node.kind == .file {
+            if writers.isEmpty {
+                try await persistMetadata(ino)
+            } else {
+                for w in writers { w.metadataDirty.withLock { $0 = true } }  // stored at close
+            }
+        }
+        return updated
+    }
+
+    /// Stores the inode's mode, owner and mtime on its object: CopyObject onto itself with
+    /// REPLACE, keeping the other metadata and the content type.
+    func persistMetadata(_ ino: InodeNumber) async throws(VFSError) {
         let node = try inode(ino)
-        guard let size else { return node.attributes }
-        guard node.kind == .file else { throw .isDirectory }
+        do {
+            let info = try await client.headObject(node.key, ifMatch: nil)
+            var meta = info.userMetadata
+            for (k, v) in writeOptions(node.attributes).userMetadata { meta[k] = v }
+            let result = try await client.copyObject(
+                from: node.key, to: node.key,
+                directive: .replace(WriteOptions(contentType: info.contentType, userMetadata: meta)),
+                sourceIfMatch: info.etag)
+            state.withLock { s in
+                if var n = s.table[ino] { n.etag = result.etag; s.table[ino] = n }
+            }
+        } catch {
+            throw VFSError(error)
+        }
+    }
+
+    func resize(_ node: Inode, to size: UInt64, handle: UInt64?) async throws(VFSError) {
         if let handle, let w = state.withLock({ $0.writers[handle] }) {
             if size != w.size {
                 try await serialized(w) { () async throws(VFSError) in try await staged(w).truncate(size) }
             }
-            return state.withLock { s in
-                guard var n = s.table[ino] else { return node.attributes }
-                n.attributes.size = size
-                s.table[ino] = n
-                return n.attributes
+        } else if size != node.attributes.size || size == 0 {
+            guard size == 0 else { throw .notSupported }
+            do {
+                let r = try await client.putObject(node.key, bytes: [], options: writeOptions(node.attributes))
+                state.withLock { s in
+                    if var n = s.table[node.ino] { n.etag = r.etag; s.table[node.ino] = n }
+                }
+            } catch {
+                throw VFSError(error)
             }
         }
-        if size == node.attributes.size && size != 0 { return node.attributes }
-        guard size == 0 else { throw .notSupported }
-        let result: WriteResult
-        do {
-            result = try await client.putObject(node.key, bytes: [], options: writeOptions(mode: node.attributes.mode))
-        } catch {
-            throw VFSError(error)
-        }
-        let now = clock.now()
-        return state.withLock { s in
-            guard var n = s.table[ino] else { return node.attributes }
-            n.attributes.size = 0
-            n.etag = result.etag
-            n.validatedAt = now
-            s.table[ino] = n
-            return n.attributes
+        state.withLock { s in
+            if var n = s.table[node.ino] {
+                n.attributes.size = size
+                s.table[node.ino] = n
+            }
         }
     }
 }

@@ -143,3 +143,52 @@ def test_failed_upload_errors_at_close_and_leaves_no_object(env):
     for key in ["w-fail/doomed.bin", "w-fail/small-doomed.txt"]:
         with pytest.raises(oss2.exceptions.NotFound):
             env.bucket.head_object(key)
+
+
+def test_rename_file_large_file_and_directory(env):
+    from test_read import put_all
+    env.bucket.put_object("w-mv/a.txt", b"move me")
+    block = os.urandom(1 << 20)
+    uid = env.bucket.init_multipart_upload("w-mv/huge.bin").upload_id
+    parts = [oss2.models.PartInfo(i + 1, env.bucket.upload_part("w-mv/huge.bin", uid, i + 1, block * 256).etag)
+             for i in range(6)]  # 1.5 GiB
+    env.bucket.complete_multipart_upload("w-mv/huge.bin", uid, parts)
+    huge_crc = int(env.bucket.head_object("w-mv/huge.bin").headers["x-oss-hash-crc64ecma"])
+    put_all(env.bucket, [(f"w-mv/d/sub{i % 10}/f{i:04d}", str(i).encode()) for i in range(1000)])
+    with env.mounted("w-mv/") as mnt:
+        os.rename(os.path.join(mnt, "a.txt"), os.path.join(mnt, "b.txt"))
+        assert open(os.path.join(mnt, "b.txt"), "rb").read() == b"move me"
+        assert not os.path.exists(os.path.join(mnt, "a.txt"))
+        subprocess.run(["mv", os.path.join(mnt, "huge.bin"), os.path.join(mnt, "huge2.bin")], check=True, timeout=300)
+        subprocess.run(["mv", os.path.join(mnt, "d"), os.path.join(mnt, "e")], check=True, timeout=300)
+        assert sorted(os.listdir(os.path.join(mnt, "e"))) == [f"sub{i}" for i in range(10)]
+        assert open(os.path.join(mnt, "e/sub7/f0007"), "rb").read() == b"7"
+        assert not os.path.exists(os.path.join(mnt, "d"))
+        # RENAME_NOREPLACE is honoured (mv -n uses it).
+        open(os.path.join(mnt, "c.txt"), "wb").close()
+        subprocess.run(["mv", "-n", os.path.join(mnt, "b.txt"), os.path.join(mnt, "c.txt")], check=False)
+        assert open(os.path.join(mnt, "b.txt"), "rb").read() == b"move me"
+    keys = [o.key for o in oss2.ObjectIteratorV2(env.bucket, prefix="w-mv/")]
+    assert len([k for k in keys if k.startswith("w-mv/e/")]) == 1000 and not any(k.startswith("w-mv/d/") for k in keys)
+    head = env.bucket.head_object("w-mv/huge2.bin")
+    assert head.content_length == 1536 << 20 and int(head.headers["x-oss-hash-crc64ecma"]) == huge_crc
+
+
+def test_metadata_and_symlinks_persist_across_mounts(env):
+    env.bucket.put_object("w-meta/f.txt", b"data")
+    with env.mounted("w-meta/") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        os.chmod(path, 0o600)
+        os.chown(path, 1234, 5678)
+        subprocess.run(["touch", "-d", "2020-01-02 03:04:05 UTC", path], check=True)
+        os.symlink("f.txt", os.path.join(mnt, "link"))
+        assert os.readlink(os.path.join(mnt, "link")) == "f.txt"
+    with env.mounted("w-meta/") as mnt:
+        st = os.stat(os.path.join(mnt, "f.txt"))
+        assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, 1234, 5678)
+        assert int(st.st_mtime) == 1577934245
+        assert os.readlink(os.path.join(mnt, "link")) == "f.txt"
+        assert open(os.path.join(mnt, "link"), "rb").read() == b"data"
+    assert env.bucket.get_object("w-meta/f.txt").read() == b"data"
+    assert env.bucket.head_object("w-meta/link").object_type == "Symlink"
+    assert env.bucket.get_symlink("w-meta/link").target_key == "w-meta/f.txt"
