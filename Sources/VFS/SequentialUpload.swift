@@ -144,9 +144,14 @@ final class SequentialUpload: Sendable {
     /// writing), so a small file stays open for more writes and is PUT again if they come;
     /// a completed multipart upload is final. On failure the multipart upload is aborted
     /// and the error returned. Nil when there was nothing new to upload.
-    func finish() async throws -> WriteResult? {
+    ///
+    /// A close before any byte was written (`dd` and shells close a duplicate descriptor
+    /// before writing) uploads nothing unless `final`: an empty object must not stand in
+    /// for a file about to be written. The last close (release) creates it.
+    func finish(final: Bool = false) async throws -> WriteResult? {
         try await gate.run { () async throws -> WriteResult? in
             if !state.withLock({ $0.dirty }) { return nil }
+            if !final && state.withLock({ $0.planner.written == 0 }) { return nil }
             do {
                 if let e = state.withLock({ $0.failed }) { throw e }
                 if state.withLock({ $0.planner.partsStarted == 0 }) {

@@ -20,12 +20,15 @@ final class WriteHandle: Sendable {
     let existing: (etag: ETag?, size: UInt64)?
     /// Mode, owner or mtime changed while open: stored at close even if no byte changed.
     let metadataDirty = Mutex(false)
+    /// Whether the object exists on OSS (edited, or uploaded by an earlier close).
+    let objectExists: Mutex<Bool>
 
     init(ino: InodeNumber, key: String, upload: SequentialUpload, existing: (etag: ETag?, size: UInt64)? = nil) {
         self.ino = ino
         self.key = key
         self.upload = upload
         self.existing = existing
+        objectExists = Mutex(existing != nil)
     }
 
     var stagingFile: StagingFile? { staging.withLock { $0 } }
@@ -178,7 +181,9 @@ extension VFS {
     }
 
     /// Close (and fsync): the object becomes whole on OSS, or the error is returned.
-    public func flush(_ handle: UInt64) async throws(VFSError) {
+    public func flush(_ handle: UInt64) async throws(VFSError) { try await flush(handle, final: false) }
+
+    func flush(_ handle: UInt64, final: Bool) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
         let options = (try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode)
         let (partSize, pool, client) = (config.uploadBufferSize, self.pool, self.client)
@@ -190,7 +195,7 @@ extension VFS {
                 }
                 // An edit that changed no byte: the object stays as it is.
                 if w.existing != nil { return nil }
-                do { return try await w.upload.finish() } catch { throw VFSError(error) }
+                do { return try await w.upload.finish(final: final) } catch { throw VFSError(error) }
             }
         } catch {
             logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
@@ -198,7 +203,9 @@ extension VFS {
         }
         // Metadata changed while open may predate the upload's start (a multipart upload
         // takes its metadata when it begins): store it now.
-        if w.metadataDirty.withLock({ $0 }) {
+        if result != nil { w.objectExists.withLock { $0 = true } }
+        // (A new file not uploaded yet takes its metadata with its first upload.)
+        if w.metadataDirty.withLock({ $0 }) && w.objectExists.withLock({ $0 }) {
             if result != nil { updateAfterUpload(w, result!) }
             try await persistMetadata(w.ino)
             w.metadataDirty.withLock { $0 = false }
@@ -222,7 +229,9 @@ extension VFS {
 
     public func releaseWriter(_ handle: UInt64) async {
         // Normally the last flush uploaded everything; anything newer still lands.
-        try? await flush(handle)
+        do { try await flush(handle, final: true) } catch {
+            logger.error("upload at release failed", metadata: ["handle": "\(handle)", "error": "\(error)"])
+        }
         state.withLock { $0.writers.removeValue(forKey: handle) }?.upload.close()
     }
 
@@ -356,7 +365,12 @@ extension VFS {
     }
 
     func resize(_ node: Inode, to size: UInt64, handle: UInt64?) async throws(VFSError) {
-        if let handle, let w = state.withLock({ $0.writers[handle] }) {
+        // A truncate of a file open for writing goes to that upload, whether or not the
+        // kernel named the handle (ftruncate does; truncate(2) on the path does not).
+        let writer = state.withLock { s in
+            handle.flatMap { s.writers[$0] } ?? s.writers.values.first { $0.ino == node.ino }
+        }
+        if let w = writer {
             if size != w.size {
                 try await serialized(w) { () async throws(VFSError) in try await staged(w).truncate(size) }
             }
