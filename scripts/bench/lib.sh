@@ -1,0 +1,41 @@
+# Shared by the mount benchmarks: release builds, an osslocal on tmpfs (signed,
+# loopback), a scratch mountpoint, cleanup, and medians. Sourced, not run.
+. scripts/lib/deps.sh
+install_deps
+swift build -c release --product ossmount >/dev/null
+swift build -c release --product osslocal >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d /dev/shm/ossbench.XXXXXX)
+mnt=$(mktemp -d /tmp/ossbench-mnt.XXXXXX)
+osspid=""
+cleanup() {
+    mountpoint -q "$mnt" && fusermount3 -u "$mnt"
+    [ -n "$osspid" ] && kill "$osspid" 2>/dev/null && wait "$osspid" 2>/dev/null
+    rm -rf "$work"; rmdir "$mnt" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+export OSSLOCAL_ACCESS_KEY_SECRET=bench-secret
+"$bin/osslocal" --root "$work/root" --bucket bench --access-key-id bench-key --listen 127.0.0.1:0 > "$work/osslocal.out" &
+osspid=$!
+for _ in $(seq 100); do grep -q listening "$work/osslocal.out" 2>/dev/null && break; sleep 0.1; done
+endpoint=$(awk '/listening/ {print $NF}' "$work/osslocal.out")
+
+# presign METHOD KEY: a URL curl can use without signing.
+presign() {
+    python3 - "$endpoint" "$1" "$2" <<'PY'
+import sys, oss2
+b = oss2.Bucket(oss2.AuthV4("bench-key", "bench-secret"), sys.argv[1], "bench", region="cn-hangzhou", is_path_style=True)
+print(b.sign_url(sys.argv[2], sys.argv[3], 3600))
+PY
+}
+
+mount_bench() {
+    OSS_ACCESS_KEY_ID=bench-key OSS_ACCESS_KEY_SECRET=bench-secret \
+        "$bin/ossmount" bench "$mnt" -o "endpoint=$endpoint,region=cn-hangzhou${1:+,$1}${OSSMOUNT_BENCH_OPTIONS:+,$OSSMOUNT_BENCH_OPTIONS}"
+}
+
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+median() { sort -g | awk '{a[NR]=$1} END {printf "%.0f (min %.0f, max %.0f)", a[int((NR+1)/2)], a[1], a[NR]}'; }
+mid() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
