@@ -65,10 +65,7 @@ extension VFS {
                        exchange: Bool) async throws(VFSError) {
         if exchange { throw .invalidArgument }
         let (_, key, isDirectory) = try await child(parent, name)
-        let target = try inode(newParent)
-        guard target.kind == .directory else { throw .notDirectory }
-        try Self.validName(newName)
-        let destination = target.key + newName
+        let (_, destination) = try target(newParent, newName)
         let existing = try? await child(newParent, newName)
         if let existing, noReplace || existing.key == key && existing.isDirectory == isDirectory {
             if noReplace { throw .exists }
@@ -125,11 +122,7 @@ extension VFS {
     }
 
     public func symlink(target: String, parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
-        if config.readOnly { throw .readOnly }
-        let dir = try inode(parent)
-        guard dir.kind == .directory else { throw .notDirectory }
-        try Self.validName(name)
-        let key = dir.key + name
+        let (dir, key) = try self.target(parent, name)
         if (try? await child(parent, name)) != nil { throw .exists }
         let targetKey = Self.targetKey(target, linkDirectory: dir.key)
         do {

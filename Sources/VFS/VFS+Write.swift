@@ -83,12 +83,18 @@ extension VFS {
         }
     }
 
-    public func create(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> (Entry, UInt64) {
+    /// The directory `parent` and the key `name` would have in it, for an operation that
+    /// changes the bucket.
+    func target(_ parent: InodeNumber, _ name: String) throws(VFSError) -> (dir: Inode, key: String) {
         if config.readOnly { throw .readOnly }
         let dir = try inode(parent)
         guard dir.kind == .directory else { throw .notDirectory }
         try Self.validName(name)
-        let key = dir.key + name
+        return (dir, dir.key + name)
+    }
+
+    public func create(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> (Entry, UInt64) {
+        let (_, key) = try target(parent, name)
         let perms = mode & 0o7777 & ~config.umask
         let now = clock.now()
         let node = state.withLock { s in
@@ -236,11 +242,7 @@ extension VFS {
     }
 
     public func mkdir(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
-        if config.readOnly { throw .readOnly }
-        let dir = try inode(parent)
-        guard dir.kind == .directory else { throw .notDirectory }
-        try Self.validName(name)
-        let key = dir.key + name
+        let (_, key) = try target(parent, name)
         let existing = try await headIfExists(key)
         let isDirectory = try await directoryExists(key + "/")
         if existing != nil || isDirectory { throw .exists }
@@ -254,11 +256,7 @@ extension VFS {
 
     /// Looks `name` up afresh in `parent` (for removals, which must not act on stale cache).
     func child(_ parent: InodeNumber, _ name: String) async throws(VFSError) -> (dir: Inode, key: String, isDirectory: Bool) {
-        if config.readOnly { throw .readOnly }
-        let dir = try inode(parent)
-        guard dir.kind == .directory else { throw .notDirectory }
-        try Self.validName(name)
-        let key = dir.key + name
+        let (dir, key) = try target(parent, name)
         async let head = headIfExists(key)
         async let children = directoryExists(key + "/")
         do {
