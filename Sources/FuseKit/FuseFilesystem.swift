@@ -33,6 +33,10 @@ public protocol FuseFilesystem: Sendable {
     func setattr(_ ino: UInt64, _ changes: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
         -> (FuseAttributes, timeout: Double)
     func symlink(target: String, parent: UInt64, name: String) async throws(FuseError) -> FuseEntry
+    func setxattr(_ ino: UInt64, name: String, value: [UInt8], flags: Int32) async throws(FuseError)
+    func getxattr(_ ino: UInt64, name: String) async throws(FuseError) -> [UInt8]
+    func listxattr(_ ino: UInt64) async throws(FuseError) -> [String]
+    func removexattr(_ ino: UInt64, name: String) async throws(FuseError)
     /// `flags`: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
     func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError)
     func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry
@@ -58,6 +62,12 @@ extension FuseFilesystem {
     public func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32)
         async throws(FuseError)
     { throw FuseError(EROFS) }
+    public func setxattr(_ ino: UInt64, name: String, value: [UInt8], flags: Int32) async throws(FuseError) {
+        throw FuseError(ENOTSUP)
+    }
+    public func getxattr(_ ino: UInt64, name: String) async throws(FuseError) -> [UInt8] { throw FuseError(ENOTSUP) }
+    public func listxattr(_ ino: UInt64) async throws(FuseError) -> [String] { [] }
+    public func removexattr(_ ino: UInt64, name: String) async throws(FuseError) { throw FuseError(ENOTSUP) }
     public func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
     public func unlink(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
     public func rmdir(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }

@@ -182,6 +182,31 @@ enum FuseOperations {
                 r.error(0)
             }
         }
+        ops.setxattr = { req, ino, name, value, size, flags in
+            let n = String(cString: name!)
+            let v = [UInt8](UnsafeRawBufferPointer(start: value, count: size))
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.setxattr(ino, name: n, value: v, flags: flags)
+                r.error(0)
+            }
+        }
+        ops.getxattr = { req, ino, name, size in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in r.xattr(try await fs.getxattr(ino, name: n), requested: size) }
+        }
+        ops.listxattr = { req, ino, size in
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                let names = try await fs.listxattr(ino)
+                r.xattr(names.flatMap { Array($0.utf8) + [0] }, requested: size)
+            }
+        }
+        ops.removexattr = { req, ino, name in
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                try await fs.removexattr(ino, name: n)
+                r.error(0)
+            }
+        }
         // Device nodes and FIFOs have no object form; hard links neither.
         ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }

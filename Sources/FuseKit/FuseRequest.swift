@@ -92,6 +92,19 @@ final class FuseRequest: @unchecked Sendable {
         fuse_reply_iov(req, &iov, Int32(iov.count))
     }
 
+    /// An xattr value (or list): its size when the caller asked for the size (0), the
+    /// bytes when they fit, ERANGE when they do not.
+    func xattr(_ bytes: [UInt8], requested: Int) {
+        if requested == 0 {
+            guard claim() else { return }
+            fuse_reply_xattr(req, bytes.count)
+        } else if bytes.count > requested {
+            error(ERANGE)
+        } else {
+            bytes.withUnsafeBytes { buffer($0) }
+        }
+    }
+
     func statfs(_ s: FuseStatfs) {
         guard claim() else { return }
         var v = statvfs()

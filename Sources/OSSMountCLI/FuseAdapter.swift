@@ -102,6 +102,24 @@ struct FuseAdapter: FuseFilesystem {
         Self.entry(try await run { () async throws(VFSError) in try await vfs.symlink(target: target, parent: parent, name: name) })
     }
 
+    func setxattr(_ ino: UInt64, name: String, value: [UInt8], flags: Int32) async throws(FuseError) {
+        try await run { () async throws(VFSError) in
+            try await vfs.setxattr(ino, name: name, value: value, create: flags & 1 != 0, replace: flags & 2 != 0)
+        }
+    }
+
+    func getxattr(_ ino: UInt64, name: String) async throws(FuseError) -> [UInt8] {
+        try await run { () async throws(VFSError) in try await vfs.getxattr(ino, name: name) }
+    }
+
+    func listxattr(_ ino: UInt64) async throws(FuseError) -> [String] {
+        try await run { () async throws(VFSError) in try await vfs.listxattr(ino) }
+    }
+
+    func removexattr(_ ino: UInt64, name: String) async throws(FuseError) {
+        try await run { () async throws(VFSError) in try await vfs.removexattr(ino, name: name) }
+    }
+
     func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError) {
         try await run { () async throws(VFSError) in
             try await vfs.rename(parent: parent, name: name, newParent: newParent, newName: newName,

@@ -20,6 +20,7 @@ extension VFSError {
         case .notEmpty: ENOTEMPTY
         case .exists: EEXIST
         case .noSpace: ENOSPC
+        case .noAttribute: ENODATA
         case .notSupported: ENOTSUP
         case .io: EIO
         }

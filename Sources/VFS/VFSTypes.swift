@@ -98,6 +98,8 @@ public enum VFSError: Error, Sendable, Equatable {
     case exists
     /// The staging directory is full.
     case noSpace
+    /// No such extended attribute.
+    case noAttribute
     /// Not supported (yet): e.g. a write that is not at the end of a file being written.
     case notSupported
     /// The store failed (network, service error, corrupt answer).

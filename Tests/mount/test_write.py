@@ -192,3 +192,27 @@ def test_metadata_and_symlinks_persist_across_mounts(env):
     assert env.bucket.get_object("w-meta/f.txt").read() == b"data"
     assert env.bucket.head_object("w-meta/link").object_type == "Symlink"
     assert env.bucket.get_symlink("w-meta/link").target_key == "w-meta/f.txt"
+
+
+def test_user_xattrs_round_trip_and_persist(env):
+    env.bucket.put_object("w-xattr/f.txt", b"data")
+    with env.mounted("w-xattr/") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        os.setxattr(path, "user.origin", b"dataset-v2")
+        os.setxattr(path, "user.bin", bytes(range(256)))
+        assert os.getxattr(path, "user.origin") == b"dataset-v2"
+        assert sorted(os.listxattr(path)) == ["user.bin", "user.origin"]
+        with pytest.raises(OSError) as info:
+            os.setxattr(path, "user.origin", b"x", os.XATTR_CREATE)
+        assert info.value.errno == errno.EEXIST
+        os.removexattr(path, "user.bin")
+        with pytest.raises(OSError) as info:
+            os.getxattr(path, "user.bin")
+        assert info.value.errno == errno.ENODATA
+        with pytest.raises(OSError) as info:
+            os.setxattr(path, "trusted.x", b"1")
+        assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
+    with env.mounted("w-xattr/") as mnt:
+        assert os.getxattr(os.path.join(mnt, "f.txt"), "user.origin") == b"dataset-v2"
+    assert env.bucket.get_object("w-xattr/f.txt").read() == b"data"
+    assert "x-oss-meta-xattr" in env.bucket.head_object("w-xattr/f.txt").headers

@@ -1,0 +1,90 @@
+// Extended attributes in the `user.` namespace, stored as s3fs and ossfs 1.x
+// store them: one `x-oss-meta-xattr` value holding a URL-encoded JSON object
+// that maps each name to its base64 value. Changes are written with a
+// CopyObject of the object onto itself (REPLACE), like chmod.
+import Foundation
+import ObjectStore
+
+extension VFS {
+    static func decodeXattrs(_ meta: [String: String]) -> [String: [UInt8]] {
+        guard let raw = meta["xattr"], let json = raw.removingPercentEncoding,
+            let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]
+        else { return [:] }
+        return object.compactMapValues { Data(base64Encoded: $0).map { [UInt8]($0) } }
+    }
+
+    static func encodeXattrs(_ attrs: [String: [UInt8]]) -> String? {
+        guard !attrs.isEmpty else { return nil }
+        let object = attrs.mapValues { Data($0).base64EncodedString() }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+            .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
+
+    /// The object that carries a file's or directory's metadata (a directory's marker).
+    func metadataKey(_ ino: InodeNumber) throws(VFSError) -> String {
+        let node = try inode(ino)
+        return node.key
+    }
+
+    func xattrs(_ ino: InodeNumber) async throws(VFSError) -> (ObjectInfo, [String: [UInt8]]) {
+        let key = try metadataKey(ino)
+        do {
+            let info = try await client.headObject(key, ifMatch: nil)
+            return (info, Self.decodeXattrs(info.userMetadata))
+        } catch {
+            let e = VFSError(error)
+            // An implicit directory has no object to carry attributes.
+            throw e == .notFound && key.hasSuffix("/") ? .notSupported : e
+        }
+    }
+
+    public func getxattr(_ ino: InodeNumber, name: String) async throws(VFSError) -> [UInt8] {
+        guard name.hasPrefix("user.") else { throw .noAttribute }
+        guard let value = try await xattrs(ino).1[name] else { throw .noAttribute }
+        return value
+    }
+
+    public func listxattr(_ ino: InodeNumber) async throws(VFSError) -> [String] {
+        do { return try await xattrs(ino).1.keys.sorted() } catch .notSupported { return [] }
+    }
+
+    public func setxattr(_ ino: InodeNumber, name: String, value: [UInt8], create: Bool, replace: Bool)
+        async throws(VFSError)
+    {
+        if config.readOnly { throw .readOnly }
+        guard name.hasPrefix("user."), name.count > 5 else { throw .notSupported }
+        try await changeXattrs(ino) { (attrs: inout [String: [UInt8]]) throws(VFSError) in
+            if create && attrs[name] != nil { throw .exists }
+            if replace && attrs[name] == nil { throw .noAttribute }
+            attrs[name] = value
+        }
+    }
+
+    public func removexattr(_ ino: InodeNumber, name: String) async throws(VFSError) {
+        if config.readOnly { throw .readOnly }
+        try await changeXattrs(ino) { (attrs: inout [String: [UInt8]]) throws(VFSError) in
+            guard attrs.removeValue(forKey: name) != nil else { throw .noAttribute }
+        }
+    }
+
+    func changeXattrs(_ ino: InodeNumber, _ change: (inout [String: [UInt8]]) throws(VFSError) -> Void)
+        async throws(VFSError)
+    {
+        let (info, current) = try await xattrs(ino)
+        var attrs = current
+        try change(&attrs)
+        var meta = info.userMetadata
+        meta["xattr"] = Self.encodeXattrs(attrs)
+        do {
+            let result = try await client.copyObject(
+                from: info.key, to: info.key,
+                directive: .replace(WriteOptions(contentType: info.contentType, userMetadata: meta)), sourceIfMatch: info.etag)
+            state.withLock { s in
+                if var n = s.table[ino] { n.etag = result.etag; s.table[ino] = n }
+            }
+        } catch {
+            throw VFSError(error)
+        }
+    }
+}
