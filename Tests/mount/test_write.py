@@ -216,3 +216,19 @@ def test_user_xattrs_round_trip_and_persist(env):
         assert os.getxattr(os.path.join(mnt, "f.txt"), "user.origin") == b"dataset-v2"
     assert env.bucket.get_object("w-xattr/f.txt").read() == b"data"
     assert "x-oss-meta-xattr" in env.bucket.head_object("w-xattr/f.txt").headers
+
+
+def test_numpy_save_and_append_to_a_multipart_object(env):
+    import numpy as np
+    uid = env.bucket.init_multipart_upload("w-np/log.txt").upload_id
+    parts = [oss2.models.PartInfo(1, env.bucket.upload_part("w-np/log.txt", uid, 1, b"a" * 102_400).etag),
+             oss2.models.PartInfo(2, env.bucket.upload_part("w-np/log.txt", uid, 2, b"tail\n").etag)]
+    env.bucket.complete_multipart_upload("w-np/log.txt", uid, parts)
+    array = np.arange(300_000, dtype=np.float64).reshape(300, 1000)
+    with env.mounted("w-np/") as mnt:
+        np.save(os.path.join(mnt, "a.npy"), array)
+        assert np.array_equal(np.load(os.path.join(mnt, "a.npy")), array)
+        subprocess.run(["bash", "-c", f"echo more >> '{mnt}/log.txt'"], check=True)
+    assert env.bucket.get_object("w-np/log.txt").read() == b"a" * 102_400 + b"tail\nmore\n"
+    import io
+    assert np.array_equal(np.load(io.BytesIO(env.bucket.get_object("w-np/a.npy").read())), array)
