@@ -58,9 +58,7 @@ enum FuseOperations {
         ops.readlink = { req, ino in
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.readlink(try await fs.readlink(ino)) }
         }
-        ops.opendir = { req, ino, fi in
-            let flags = fi?.pointee.flags ?? 0
-            _ = flags
+        ops.opendir = { req, ino, _ in
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.open(FuseOpenResult(handle: try await fs.opendir(ino))) }
         }
         ops.readdir = { req, ino, size, off, fi in

@@ -37,11 +37,10 @@ public final class FuseSession: @unchecked Sendable {
         let context = FuseContext(filesystem: filesystem, options: connection)
         self.context = context
         var ops = FuseOperations.table()
-        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("ossmount")]
-        if !mountOptions.isEmpty {
-            argv.append(strdup("-o"))
-            argv.append(strdup(mountOptions.joined(separator: ",")))
-        }
+        // max_read must equal what FUSE_INIT sets (conn->max_read), so it comes from the
+        // same connection options.
+        let options = mountOptions + ["max_read=\(connection.maxIO)"]
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup("ossmount"), strdup("-o"), strdup(options.joined(separator: ","))]
         defer { for p in argv { free(p) } }
         let s: OpaquePointer? = argv.withUnsafeMutableBufferPointer { buf in
             var args = CFuse3_args_init(Int32(buf.count), buf.baseAddress)

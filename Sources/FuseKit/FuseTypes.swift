@@ -111,6 +111,8 @@ public struct FuseOpenResult: Sendable {
     }
 }
 
+/// Object storage has no fixed capacity: the defaults report a large, constant size
+/// (1 PiB in 1 MiB blocks) so tools that check free space (cp, df, installers) proceed.
 public struct FuseStatfs: Sendable {
     public var blockSize: UInt64 = 1 << 20
     public var blocks: UInt64 = 1 << 30

@@ -133,14 +133,8 @@ enum Mounter {
         o += config.fuseOptions
         if config.readOnly { o.append("ro") }
         if config.allowOther { o.append("allow_other") }
-        if config.maxIO > 0 { o.append("max_read=\(config.maxIO)") }
         return o
     }
-}
-
-extension MountConfig {
-    /// Largest read the kernel sends (1 MiB, its max_pages limit).
-    var maxIO: Int { 1 << 20 }
 }
 
 #if canImport(Glibc)

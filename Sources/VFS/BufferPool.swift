@@ -18,13 +18,13 @@ public final class BufferPool: Sendable {
 
     /// A buffer of exactly `size` bytes, or nil when that would pass the capacity.
     func take(_ size: Int) -> PooledBuffer? {
-        let reused: UnsafeMutableRawBufferPointerBox?? = state.withLock { s in
-            guard s.used + size <= capacity else { return .none }
+        let (admitted, reused) = state.withLock { s -> (Bool, UnsafeMutableRawBufferPointerBox?) in
+            guard s.used + size <= capacity else { return (false, nil) }
             s.used += size
             s.peak = max(s.peak, s.used)
-            return .some(s.free[size]?.popLast())
+            return (true, s.free[size]?.popLast())
         }
-        guard let reused else { return nil }
+        guard admitted else { return nil }
         let memory = reused?.pointer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         return PooledBuffer(memory: memory, pool: self)
     }

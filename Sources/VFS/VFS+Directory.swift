@@ -78,8 +78,9 @@ extension VFS {
                 let e = d.entries[index]
                 let node: Inode
                 if index < 2 {
-                    let parentIno = index == 0 ? d.ino : InodeTable.rootIno
-                    node = try inode(parentIno == d.ino ? d.ino : parentIno)
+                    // "." is this directory; ".." is shown with the root's number (the kernel
+                    // resolves ".." itself and ignores it).
+                    node = try inode(index == 0 ? d.ino : InodeTable.rootIno)
                 } else if let info = e.info {
                     node = remember(fileKey: e.key, info: ObjectInfo(key: info.key, size: info.size, etag: info.etag,
                                                                      lastModified: info.lastModified, type: info.type),

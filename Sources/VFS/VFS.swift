@@ -241,10 +241,4 @@ public final class VFS: Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
-
-    public func statfs() -> (blockSize: UInt64, blocks: UInt64, files: UInt64) {
-        // Object storage has no fixed capacity: report a large, constant size so tools
-        // that check free space (cp, df, installers) proceed.
-        (1 << 20, 1 << 30, 1 << 30)
-    }
 }
