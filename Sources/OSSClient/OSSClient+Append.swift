@@ -28,7 +28,7 @@ extension OSSClient {
                 if let expectedCRC {
                     try ResponseHeaders.verify(key: key, server: crc, local: expectedCRC, enabled: config.verifyCRC)
                 }
-                return AppendResult(nextPosition: next, crc64: crc)
+                return AppendResult(nextPosition: next, crc64: crc, etag: try? ResponseHeaders.etag(response.headers))
             } catch let error {
                 let delay = config.retry.delay(afterAttempt: attempt, unit: clock.random())
                 guard RetryPolicy.isRetryable(error), attempt < config.retry.maxAttempts,
@@ -47,7 +47,7 @@ extension OSSClient {
                     expectedCRC == nil || info.crc64 == nil || info.crc64 == expectedCRC
                 {
                     logger.notice("append landed despite a failed answer", metadata: ["key": "\(key)"])
-                    return AppendResult(nextPosition: info.size, crc64: info.crc64)
+                    return AppendResult(nextPosition: info.size, crc64: info.crc64, etag: info.etag)
                 }
                 throw error
             }

@@ -101,6 +101,13 @@ struct ConfigFile {
                 warnings.append("\(key)=\(value) is not a number; ignored")
             }
         case "fs.oss.blocklet.size.mb": options.append(("upload_buffer_size", value + "M"))
+        case "fs.oss.append.enable": options.append(("append_mode", value))
+        case "fs.oss.flush.interval.millisecond":
+            if let ms = Double(value), ms >= 0 {
+                options.append(("append_flush_interval", String(ms / 1000)))
+            } else {
+                warnings.append("\(key)=\(value) is not a number of milliseconds; ignored")
+            }
         case "fs.oss.tmp.data.dirs":
             if let first = value.split(separator: ",").first { options.append(("staging_dir", String(first))) }
         case "fs.jindo.fuse.pod.mem.limit", "fs.oss.memory.buffer.size.max.mb":

@@ -87,7 +87,7 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.flush(handle) }
+        try await run { () async throws(VFSError) in try await vfs.fsync(handle) }
     }
 
     func setattr(_ ino: UInt64, _ c: FuseSetAttributes, handle: UInt64?) async throws(FuseError)

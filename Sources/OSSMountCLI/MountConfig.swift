@@ -32,6 +32,12 @@ public struct MountConfig: Sendable {
     public var totalMemLimit = 1 << 30
     public var uploadBufferSize = 8 << 20
     public var uploadConcurrency = 4
+    public var stagingDir = "/tmp"
+    /// 0: no limit beyond the disk.
+    public var stagingMax = 0
+    public var ignoreFsync = false
+    public var appendMode = false
+    public var appendFlushInterval = 1.0
     public var accessKeyId: String?
     public var accessKeySecret: String?
     public var securityToken: String?
@@ -60,7 +66,9 @@ public struct MountConfig: Sendable {
             ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
             ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
             ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
-            ("upload_concurrency", "\(uploadConcurrency)"), ("umask", String(umask, radix: 8)),
+            ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
+            ("ignore_fsync", flag(ignoreFsync)), ("append_mode", flag(appendMode)),
+            ("append_flush_interval", "\(appendFlushInterval)"), ("umask", String(umask, radix: 8)),
             ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
             ("log_level", logLevel),
         ]
@@ -173,6 +181,11 @@ public struct MountConfig: Sendable {
         case "upload_concurrency":
             uploadConcurrency = try Self.integer(name, value)
             guard (1...64).contains(uploadConcurrency) else { throw CommandLineError("option upload_concurrency takes 1 to 64") }
+        case "staging_dir", "tmpdir": stagingDir = try Self.string(name, value)
+        case "staging_max": stagingMax = try Self.size(name, value)
+        case "ignore_fsync": ignoreFsync = try Self.bool(name, value)
+        case "append_mode", "enable_appendable_object": appendMode = try Self.bool(name, value)
+        case "append_flush_interval": appendFlushInterval = try Self.number(name, value)
         case "total_mem_limit":
             totalMemLimit = try Self.size(name, value)
             guard totalMemLimit >= 16 << 20 else { throw CommandLineError("option total_mem_limit must be at least 16M") }

@@ -28,6 +28,18 @@ enum Mounter {
         }
     }
 
+    /// Edits and seek-backs are staged here: it must be a writable directory.
+    static func checkStagingDir(_ config: MountConfig) throws(MountFailure) {
+        if config.readOnly { return }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: config.stagingDir, isDirectory: &isDir), isDir.boolValue else {
+            throw MountFailure("staging_dir \(config.stagingDir) is not a directory: create it, or pass -o staging_dir=DIR")
+        }
+        guard access(config.stagingDir, W_OK | X_OK) == 0 else {
+            throw MountFailure("staging_dir \(config.stagingDir) is not writable: pass -o staging_dir=DIR with a writable directory")
+        }
+    }
+
     static func credentials(_ config: MountConfig, transport: HTTPTransport) -> CredentialsProvider {
         var sources: [CredentialsProvider] = []
         if let id = config.accessKeyId, let secret = config.accessKeySecret {
@@ -123,6 +135,11 @@ enum Mounter {
         v.totalMemLimit = config.totalMemLimit
         v.uploadBufferSize = config.uploadBufferSize
         v.uploadConcurrency = config.uploadConcurrency
+        v.stagingDirectory = config.stagingDir
+        v.stagingMax = UInt64(config.stagingMax)
+        v.ignoreFsync = config.ignoreFsync
+        v.appendMode = config.appendMode
+        v.appendFlushInterval = config.appendFlushInterval
         return v
     }
 

@@ -77,6 +77,7 @@ public enum OSSMount {
         let logger = makeLogger(config)
         do {
             try Mounter.checkMountpoint(config)
+            try Mounter.checkStagingDir(config)
         } catch {
             return fail(error.description, fd: readyFD)
         }

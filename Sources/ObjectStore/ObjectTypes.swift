@@ -150,9 +150,12 @@ public struct WriteResult: Hashable, Sendable {
 public struct AppendResult: Hashable, Sendable {
     public var nextPosition: UInt64
     public var crc64: UInt64?
-    public init(nextPosition: UInt64, crc64: UInt64?) {
+    /// The object's ETag after the append (changes with every append).
+    public var etag: ETag?
+    public init(nextPosition: UInt64, crc64: UInt64?, etag: ETag? = nil) {
         self.nextPosition = nextPosition
         self.crc64 = crc64
+        self.etag = etag
     }
 }
 

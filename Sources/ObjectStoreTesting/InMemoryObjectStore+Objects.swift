@@ -68,7 +68,7 @@ extension InMemoryObjectStore {
             o.etag = ETag("\"APPEND-\(s.nextId)\"")
             o.lastModified = now()
             Self.store(&s, key, o)
-            return AppendResult(nextPosition: UInt64(o.data.count), crc64: o.crc64)
+            return AppendResult(nextPosition: UInt64(o.data.count), crc64: o.crc64, etag: o.etag)
         }
     }
 

@@ -2,7 +2,9 @@
 // from the shared pool (a writer waits for memory, it does not fail), several
 // parts in flight, and a close that either PUTs a small file or uploads the last
 // part and completes. Any failure aborts the multipart upload, so a failed write
-// never leaves an object that looks complete.
+// never leaves an object that looks complete. An existing object can be
+// continued (appends, and writes after an fsync completed the upload): its bytes
+// become the first parts by UploadPartCopy, or the part buffer when small.
 import ObjectStore
 import Synchronization
 
@@ -23,10 +25,16 @@ final class SequentialUpload: Sendable {
         var inFlight: [Task<PartInfo, Error>] = []
         var parts: [PartInfo] = []
         var failed: Error?
-        /// A multipart upload was completed: the object is final.
-        var completed = false
+        /// A multipart upload was completed: the object is whole; more writes continue it.
+        var completed: WriteResult?
+        /// The handle moved to a staging file: this upload takes no more writes.
+        var retired = false
         /// Bytes written since the last successful flush (or none yet uploaded).
         var dirty = true
+        /// Parts copied from the object being continued (they precede new parts).
+        var copiedParts = 0
+        /// Content type and user metadata of the object being continued (kept).
+        var baseOptions: WriteOptions?
     }
     private let state: Mutex<State>
     /// One write or close at a time: the kernel may send writes of one file in parallel.
@@ -44,6 +52,16 @@ final class SequentialUpload: Sendable {
 
     var size: UInt64 { state.withLock { $0.planner.written } }
 
+    /// Upload options: the configured ones over a continued object's own metadata.
+    private func currentOptions() -> WriteOptions {
+        var o = options()
+        if let base = state.withLock({ $0.baseOptions }) {
+            o.userMetadata = base.userMetadata.merging(o.userMetadata) { _, new in new }
+            o.contentType = o.contentType ?? base.contentType
+        }
+        return o
+    }
+
     /// Waits for pool memory for one part (writers wait; they never fail for memory).
     private func buffer(_ size: Int) async throws -> PooledBuffer {
         var delay: Duration = .milliseconds(1)
@@ -58,8 +76,11 @@ final class SequentialUpload: Sendable {
     func write(offset: UInt64, bytes: [UInt8]) async throws -> Bool {
         try await gate.run { () async throws -> Bool in
             if let e = state.withLock({ $0.failed }) { throw e }
-            if state.withLock({ $0.completed }) {
-                throw ObjectStoreError.invalidResponse("write to \(key) after its multipart upload was completed")
+            if state.withLock({ $0.retired }) { return false }
+            if let done = state.withLock({ $0.completed }) {
+                // More bytes after an fsync completed the upload: continue the object.
+                guard offset == size else { return false }
+                try await seed(size: size, etag: done.etag)
             }
             let actions = state.withLock { s in
                 s.dirty = true
@@ -101,7 +122,7 @@ final class SequentialUpload: Sendable {
 
     private func uploadId() async throws -> String {
         if let id = state.withLock({ $0.uploadId }) { return id }
-        let id = try await client.initiateMultipartUpload(key, options: options())
+        let id = try await client.initiateMultipartUpload(key, options: currentOptions())
         state.withLock { $0.uploadId = id }
         return id
     }
@@ -160,10 +181,10 @@ final class SequentialUpload: Sendable {
                     if let buffer {
                         // Safety: writes are held off by the gate while the buffer is sent.
                         let body = UploadBody(borrowing: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<fill]))
-                        result = try await client.putObject(key, body: body, options: options())
+                        result = try await client.putObject(key, body: body, options: currentOptions())
                         withExtendedLifetime(buffer) {}
                     } else {
-                        result = try await client.putObject(key, body: .empty, options: options())
+                        result = try await client.putObject(key, body: .empty, options: currentOptions())
                     }
                     state.withLock { $0.dirty = false }
                     return result
@@ -178,7 +199,7 @@ final class SequentialUpload: Sendable {
                 let parts = state.withLock { $0.parts.sorted { $0.number < $1.number } }
                 let result = try await client.completeMultipartUpload(key, uploadId: try await uploadId(), parts: parts)
                 state.withLock { s in
-                    s.completed = true
+                    s.completed = result
                     s.dirty = false
                 }
                 return result
@@ -190,19 +211,97 @@ final class SequentialUpload: Sendable {
         }
     }
 
-    /// For a switch to a staging file: the bytes written so far, while they are all still
-    /// in memory (no part uploaded yet); the upload is then retired. Nil once parts went out.
-    func takeBufferedIfSmall() async throws -> [UInt8]? {
-        try await gate.run { () async throws -> [UInt8]? in
-            state.withLock { s in
-                guard s.planner.partsStarted == 0 else { return nil }
+    /// For a switch to a staging file: the bytes not uploaded yet and where they start;
+    /// everything before that offset is in the object on OSS (a continued or completed
+    /// one). The upload is retired (a continued object's copied parts are dropped). Nil
+    /// once parts of new bytes went out: those exist only inside the multipart upload.
+    func takeBuffered() async throws -> (offset: UInt64, bytes: [UInt8])? {
+        try await gate.run { () async throws -> (offset: UInt64, bytes: [UInt8])? in
+            let taken = state.withLock { s -> (offset: UInt64, bytes: [UInt8])? in
+                guard s.completed != nil || s.planner.partsStarted == s.copiedParts else { return nil }
                 let bytes = s.buffer.map { Array(UnsafeRawBufferPointer(rebasing: $0.memory[0..<s.fill])) } ?? []
-                s.buffer = nil
-                s.fill = 0
-                s.dirty = false
-                s.completed = true
-                return bytes
+                defer {
+                    s.buffer = nil
+                    s.fill = 0
+                    s.dirty = false
+                    s.retired = true
+                }
+                return (s.planner.written - UInt64(bytes.count), bytes)
             }
+            if taken != nil, state.withLock({ $0.completed == nil }) { await abort() }
+            return taken
+        }
+    }
+
+    /// Continues the existing object `info` (an append at its end): its content type and
+    /// metadata are kept.
+    func continueObject(_ info: ObjectInfo) async throws {
+        try await gate.run { () async throws in
+            state.withLock { $0.baseOptions = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata) }
+            try await seed(size: info.size, etag: info.etag)
+        }
+    }
+
+    /// UploadPartCopy pieces: at most this big, and none but the last under OSS's minimum.
+    static let copyPiece: UInt64 = 256 << 20
+    static let minimumPart: UInt64 = 100 << 10
+
+    /// Starts over from the object's `size` bytes (tagged `etag`): read into the part
+    /// buffer when they fit in one part, else copied server-side as the first parts of a
+    /// new multipart upload.
+    private func seed(size: UInt64, etag: ETag) async throws {
+        let partSize = state.withLock { s in
+            s.uploadId = nil
+            s.parts = []
+            s.inFlight = []
+            s.completed = nil
+            s.dirty = true
+            s.buffer = nil
+            s.fill = 0
+            return s.planner.basePartSize
+        }
+        if size <= UInt64(partSize) {
+            let bytes = size == 0 ? [] : try await client.getBytes(key, range: ByteRange(0, size), ifMatch: etag)
+            let b = try await buffer(partSize)
+            // Safety: `bytes.count` == size <= partSize, the buffer's size.
+            bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: b.memory[0..<bytes.count]).copyMemory(from: $0) }
+            state.withLock { s in
+                s.buffer = b
+                s.fill = bytes.count
+                s.copiedParts = 0
+                s.planner = UploadPlanner(partSize: partSize, written: size, buffered: bytes.count, partsStarted: 0)
+            }
+            return
+        }
+        var starts = Array(stride(from: UInt64(0), to: size, by: Int(Self.copyPiece)))
+        if let last = starts.last, starts.count > 1, size - last < Self.minimumPart { starts.removeLast() }
+        let ranges = starts.enumerated().map { i, start in
+            ByteRange(start, i + 1 < starts.count ? starts[i + 1] : size)
+        }
+        let id = try await uploadId()
+        let client = self.client, key = self.key
+        do {
+            let copied = try await withThrowingTaskGroup(of: PartInfo.self) { group in
+                var parts: [PartInfo] = []
+                for (i, range) in ranges.enumerated() {
+                    if i >= concurrency, let done = try await group.next() { parts.append(done) }
+                    group.addTask {
+                        try await client.uploadPartCopy(key, uploadId: id, partNumber: i + 1, source: key, range: range,
+                                                        sourceIfMatch: etag)
+                    }
+                }
+                for try await done in group { parts.append(done) }
+                return parts
+            }
+            state.withLock { s in
+                s.parts = copied
+                s.copiedParts = ranges.count
+                s.planner = UploadPlanner(partSize: partSize, written: size, buffered: 0, partsStarted: ranges.count)
+            }
+        } catch {
+            await abort()
+            state.withLock { $0.uploadId = nil }
+            throw error
         }
     }
 

@@ -2,18 +2,39 @@
 // them, and close uploads the whole file (PutObject, or multipart from the file
 // in part-sized pieces through the memory pool). Used for writes that are not
 // front to back and for edits of existing objects; the file is unlinked at
-// creation, so nothing is left behind if the daemon dies.
+// creation, so nothing is left behind if the daemon dies. All staging files
+// together hold at most `staging_max` bytes (StagingBudget); past it a write
+// fails with ENOSPC, as a full disk would.
 import ObjectStore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// Bytes held by all staging files, against `staging_max` (0: unlimited).
+final class StagingBudget: Sendable {
+    let limit: UInt64
+    private let used = Mutex<UInt64>(0)
+    init(limit: UInt64) { self.limit = limit }
+
+    /// Changes the bytes held by `delta`; false (and no change) when growth passes the limit.
+    func adjust(by delta: Int64) -> Bool {
+        used.withLock { u in
+            let new = Int64(u) + delta
+            if delta > 0 && limit > 0 && UInt64(new) > limit { return false }
+            u = UInt64(max(0, new))
+            return true
+        }
+    }
+}
+
 final class StagingFile: Sendable {
     private let fd: Int32
+    private let budget: StagingBudget
     private let state = Mutex<(size: UInt64, dirty: Bool)>((0, true))
 
-    init(directory: String) throws(VFSError) {
+    init(directory: String, budget: StagingBudget) throws(VFSError) {
+        self.budget = budget
         var template = Array((directory + "/ossmount-staging-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .io("cannot create a staging file in \(directory): \(String(cString: strerror(errno)))") }
@@ -21,11 +42,25 @@ final class StagingFile: Sendable {
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        _ = budget.adjust(by: -Int64(size))
+    }
+
+    /// Reserves growth to `newSize` in the budget.
+    private func grow(to newSize: UInt64) throws(VFSError) {
+        let old = size
+        if newSize > old && !budget.adjust(by: Int64(newSize - old)) { throw .noSpace }
+    }
+
+    /// The file now equals the object on OSS.
+    func markClean() { state.withLock { $0.dirty = false } }
 
     var size: UInt64 { state.withLock { $0.size } }
 
     func write(offset: UInt64, bytes: [UInt8]) throws(VFSError) {
+        let end = offset + UInt64(bytes.count)
+        try grow(to: end)
         // Safety: each pwrite reads [done, count) of the array, inside its storage.
         let failure: Int32? = bytes.withUnsafeBytes { p in
             var done = 0
@@ -40,6 +75,7 @@ final class StagingFile: Sendable {
             return nil
         }
         if let failure {
+            if end > size { _ = budget.adjust(by: -Int64(end - size)) }
             throw failure == ENOSPC || failure == EDQUOT ? .noSpace : .io("staging write: \(String(cString: strerror(failure)))")
         }
         state.withLock { s in
@@ -49,7 +85,13 @@ final class StagingFile: Sendable {
     }
 
     func truncate(_ size: UInt64) throws(VFSError) {
-        guard ftruncate(fd, off_t(size)) == 0 else { throw errno == ENOSPC ? .noSpace : .io("staging truncate failed") }
+        let old = self.size
+        try grow(to: size)
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            if size > old { _ = budget.adjust(by: -Int64(size - old)) }
+            throw errno == ENOSPC ? .noSpace : .io("staging truncate failed")
+        }
+        if size < old { _ = budget.adjust(by: -Int64(old - size)) }
         state.withLock { s in
             s.size = size
             s.dirty = true
@@ -64,7 +106,7 @@ final class StagingFile: Sendable {
         return Array(out.prefix(max(0, got)))
     }
 
-    /// Copies the object's current bytes in, in `chunk`-sized ranged GETs pinned to `etag`.
+    /// Copies the object's bytes [0, size) in (the caller marks the file clean if that is all it holds), in `chunk`-sized ranged GETs pinned to `etag`.
     func fill(from client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunk: Int) async throws(VFSError) {
         var offset: UInt64 = 0
         while offset < size {
@@ -78,7 +120,6 @@ final class StagingFile: Sendable {
             try write(offset: offset, bytes: bytes)
             offset = end
         }
-        state.withLock { $0.dirty = false }
     }
 
     /// Uploads the whole file if it changed since the last upload; nil when it did not.

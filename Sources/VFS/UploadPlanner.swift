@@ -22,6 +22,16 @@ struct UploadPlanner: Sendable {
         basePartSize = partSize
     }
 
+    /// Continues a file whose first `written` bytes exist already: `buffered` of them in
+    /// the part buffer, the rest as `partsStarted` parts (copied server-side).
+    init(partSize: Int, written: UInt64, buffered: Int, partsStarted: Int) {
+        self.init(partSize: partSize)
+        self.written = written
+        self.buffered = buffered
+        self.partsStarted = partsStarted
+        growIfNeeded()
+    }
+
     enum Action: Equatable, Sendable {
         /// Copy `count` bytes into the part buffer (the first `count` of the write).
         case buffer(count: Int)

@@ -12,8 +12,35 @@ extension VFS {
     static let copyPartSize: UInt64 = 256 << 20
     static let copyConcurrency = 8
 
+    /// OSS cannot copy an Appendable object: its bytes are read and written again, one
+    /// chunk at a time (the copy is a Normal or Multipart object).
+    func rewriteAppendable(_ info: ObjectInfo, to destination: String) async throws {
+        let options = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata)
+        let chunk = UInt64(config.prefetchChunkSize)
+        if info.size <= chunk {
+            _ = try await client.putObject(destination, bytes: try await client.getBytes(info.key, ifMatch: info.etag),
+                                           options: options)
+            return
+        }
+        let id = try await client.initiateMultipartUpload(destination, options: options)
+        do {
+            var parts: [PartInfo] = []
+            for start in stride(from: UInt64(0), to: info.size, by: Int(chunk)) {
+                let bytes = try await client.getBytes(info.key, range: ByteRange(start, min(info.size, start + chunk)),
+                                                      ifMatch: info.etag)
+                parts.append(try await client.uploadPart(destination, uploadId: id, partNumber: parts.count + 1,
+                                                         body: UploadBody(bytes)))
+            }
+            _ = try await client.completeMultipartUpload(destination, uploadId: id, parts: parts)
+        } catch {
+            try? await client.abortMultipartUpload(destination, uploadId: id)
+            throw error
+        }
+    }
+
     func copyObject(_ source: String, to destination: String) async throws {
         let info = try await client.headObject(source, ifMatch: nil)
+        if info.type == .appendable { return try await rewriteAppendable(info, to: destination) }
         if info.size <= Self.singleCopyLimit || info.type == .symlink {
             if info.type == .symlink {
                 let link = try await client.getSymlink(source)

@@ -1,38 +1,63 @@
 // Writing: new files and whole-file rewrites streamed front to back (a
-// multipart upload from the first full part; a PutObject when small); edits of
-// existing objects and writes that seek back go through a staging file. The
-// namespace operations mkdir, unlink, rmdir are here too. The object appears at
-// close (flush): its error is close()'s error, and a failed upload leaves no
-// object behind. Not yet: rename, persisted chmod/chown/utimens.
+// multipart upload from the first full part; a PutObject when small); a write at
+// the end of an existing object continues it (VFS+Edit.swift); other edits and
+// writes that seek back go through a staging file. The namespace operations
+// mkdir, unlink, rmdir are here too. The object appears at close (flush): its
+// error is close()'s error, and a failed upload leaves no object behind.
 import ObjectStore
 import Synchronization
+
+/// Where a handle's bytes go.
+enum WriteTarget: Sendable {
+    /// Front to back into the handle's SequentialUpload (a new file, a rewrite, or a
+    /// continued Normal/Multipart object).
+    case stream
+    /// AppendObject to an Appendable object.
+    case append(AppendUpload)
+    /// A local copy, uploaded whole at close.
+    case staging(StagingFile)
+    /// A switch to a staging file failed after bytes had left the upload: the handle
+    /// can only report this.
+    case failed(VFSError)
+}
 
 final class WriteHandle: Sendable {
     let ino: InodeNumber
     let key: String
     let upload: SequentialUpload
-    /// Set once the handle switched to a staging file.
-    let staging = Mutex<StagingFile?>(nil)
+    /// Nil for an existing object until its first change decides (VFS.beginEdit).
+    let target: Mutex<WriteTarget?>
     /// One write, read, flush or truncate of this handle at a time.
     let gate = AsyncGate()
-    /// The object this handle edits (opened without O_TRUNC): copied into a staging file
-    /// at the first write, read or truncate, so an open that changes nothing costs nothing.
+    /// The object this handle edits (opened without O_TRUNC), as seen at open.
     let existing: (etag: ETag?, size: UInt64)?
+    /// Content type and user metadata of the edited object, kept when it is rewritten.
+    let preserved = Mutex<WriteOptions?>(nil)
     /// Mode, owner or mtime changed while open: stored at close even if no byte changed.
     let metadataDirty = Mutex(false)
     /// Whether the object exists on OSS (edited, or uploaded by an earlier close).
     let objectExists: Mutex<Bool>
 
-    init(ino: InodeNumber, key: String, upload: SequentialUpload, existing: (etag: ETag?, size: UInt64)? = nil) {
+    init(ino: InodeNumber, key: String, upload: SequentialUpload, existing: (etag: ETag?, size: UInt64)?,
+         target: WriteTarget?) {
         self.ino = ino
         self.key = key
         self.upload = upload
         self.existing = existing
+        self.target = Mutex(target)
         objectExists = Mutex(existing != nil)
     }
 
-    var stagingFile: StagingFile? { staging.withLock { $0 } }
-    var size: UInt64 { stagingFile?.size ?? existing?.size ?? upload.size }
+    var current: WriteTarget? { target.withLock { $0 } }
+
+    var size: UInt64 {
+        switch current {
+        case nil, .failed: existing?.size ?? 0
+        case .stream: upload.size
+        case .append(let a): a.size
+        case .staging(let f): f.size
+        }
+    }
 }
 
 /// What a setattr changes (nil: unchanged).
@@ -65,20 +90,39 @@ extension VFS {
                                     "mtime": String(a.mtime.seconds)])
     }
 
-    func newUpload(key: String, mode: UInt32, ino: InodeNumber? = nil) -> SequentialUpload {
-        let fallback = writeOptions(mode: mode)
-        return SequentialUpload(client: client, key: key, options: { [weak self] in
+    /// Options for the object of inode `ino` as it is now (`fallback` once it is gone).
+    func currentOptions(_ ino: InodeNumber?, fallback: WriteOptions) -> @Sendable () -> WriteOptions {
+        { [weak self] in
             guard let self, let ino, let node = try? self.inode(ino) else { return fallback }
             return self.writeOptions(node.attributes)
-        }, partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool)
+        }
     }
 
-    func addWriteHandle(_ ino: InodeNumber, key: String, upload: SequentialUpload,
-                        existing: (etag: ETag?, size: UInt64)? = nil) -> UInt64 {
-        state.withLock { s in
+    func newUpload(key: String, mode: UInt32, ino: InodeNumber? = nil) -> SequentialUpload {
+        SequentialUpload(client: client, key: key, options: currentOptions(ino, fallback: writeOptions(mode: mode)),
+                         partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool)
+    }
+
+    /// An appender for `key`: continuing the Appendable object `existing`, or a new one.
+    func newAppend(key: String, existing: ObjectInfo?, mode: UInt32, ino: InodeNumber) -> AppendUpload {
+        let a = AppendUpload(client: client, key: key, existing: existing,
+                             options: currentOptions(ino, fallback: writeOptions(mode: mode)),
+                             threshold: config.uploadBufferSize, logger: logger)
+        if config.appendFlushInterval > 0 { a.flushPeriodically(every: .seconds(config.appendFlushInterval)) }
+        return a
+    }
+
+    /// A handle writing `ino` from scratch: streamed, or appended under `append_mode`.
+    func addWriteHandle(_ ino: InodeNumber, key: String, mode: UInt32, existing: (etag: ETag?, size: UInt64)? = nil)
+        -> UInt64
+    {
+        let upload = newUpload(key: key, mode: mode, ino: ino)
+        let target: WriteTarget? =
+            existing != nil ? nil : config.appendMode ? .append(newAppend(key: key, existing: nil, mode: mode, ino: ino)) : .stream
+        return state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
-            s.writers[h] = WriteHandle(ino: ino, key: key, upload: upload, existing: existing)
+            s.writers[h] = WriteHandle(ino: ino, key: key, upload: upload, existing: existing, target: target)
             return h
         }
     }
@@ -109,40 +153,16 @@ extension VFS {
                 n.validatedAt = now
             }
         }
-        let h = addWriteHandle(node.ino, key: key, upload: newUpload(key: key, mode: perms, ino: node.ino))
-        return (entry(node), h)
+        return (entry(node), addWriteHandle(node.ino, key: key, mode: perms))
     }
 
     /// Opens an existing file for writing: a whole rewrite streams (O_TRUNC, or an empty
-    /// file); an edit or append works on a staging copy made at its first change.
+    /// file); an edit is decided at its first change (VFS.beginEdit).
     func openForWrite(_ node: Inode, truncate: Bool) async throws(VFSError) -> UInt64 {
         if config.readOnly { throw .readOnly }
-        let upload = newUpload(key: node.key, mode: node.attributes.mode, ino: node.ino)
         let editing = !truncate && node.attributes.size > 0
-        return addWriteHandle(node.ino, key: node.key, upload: upload,
+        return addWriteHandle(node.ino, key: node.key, mode: node.attributes.mode,
                               existing: editing ? (node.etag, node.attributes.size) : nil)
-    }
-
-    /// The handle's staging file: a copy of the object being edited, or the bytes written so
-    /// far while they are all still in memory.
-    func staged(_ w: WriteHandle) async throws(VFSError) -> StagingFile {
-        if let file = w.stagingFile { return file }
-        if let existing = w.existing {
-            let file = try StagingFile(directory: config.stagingDirectory)
-            try await file.fill(from: client, key: w.key, etag: existing.etag, size: existing.size,
-                                chunk: config.prefetchChunkSize)
-            _ = try? await w.upload.takeBufferedIfSmall()
-            w.staging.withLock { $0 = file }
-            return file
-        }
-        let bytes: [UInt8]?
-        do { bytes = try await w.upload.takeBufferedIfSmall() } catch { throw VFSError(error) }
-        // Parts already went out: their bytes are gone from memory (not supported yet).
-        guard let bytes else { throw .notSupported }
-        let file = try StagingFile(directory: config.stagingDirectory)
-        try file.write(offset: 0, bytes: bytes)
-        w.staging.withLock { $0 = file }
-        return file
     }
 
     func writer(_ handle: UInt64) throws(VFSError) -> WriteHandle {
@@ -154,8 +174,6 @@ extension VFS {
     func serialized<T: Sendable>(_ w: WriteHandle, _ body: @Sendable () async throws(VFSError) -> T) async throws(VFSError) -> T {
         do {
             return try await w.gate.run { () async throws -> T in try await body() }
-        } catch let e as VFSError {
-            throw e
         } catch {
             throw VFSError(error)
         }
@@ -163,18 +181,23 @@ extension VFS {
 
     public func write(_ handle: UInt64, offset: Int64, bytes: [UInt8]) async throws(VFSError) -> Int {
         let w = try writer(handle)
+        let at = UInt64(offset)
         try await serialized(w) { () async throws(VFSError) in
-            if let file = w.stagingFile {
-                try file.write(offset: UInt64(offset), bytes: bytes)
-                return
+            if w.current == nil { try await beginEdit(w, at: at) }
+            let done: Bool
+            do {
+                switch w.current {
+                case .staging(let file):
+                    try file.write(offset: at, bytes: bytes)
+                    return
+                case .failed(let e): throw e
+                case .append(let a): done = try await a.write(offset: at, bytes: bytes)
+                case .stream, nil: done = try await w.upload.write(offset: at, bytes: bytes)
+                }
+            } catch {
+                throw VFSError(error)
             }
-            if w.existing != nil {  // an edit: always on the staging copy
-                try await staged(w).write(offset: UInt64(offset), bytes: bytes)
-                return
-            }
-            let sequential: Bool
-            do { sequential = try await w.upload.write(offset: UInt64(offset), bytes: bytes) } catch { throw VFSError(error) }
-            if !sequential { try await staged(w).write(offset: UInt64(offset), bytes: bytes) }
+            if !done { try await staged(w).write(offset: at, bytes: bytes) }
         }
         let size = w.size
         state.withLock { s in
@@ -186,22 +209,38 @@ extension VFS {
         return bytes.count
     }
 
-    /// Close (and fsync): the object becomes whole on OSS, or the error is returned.
+    /// Close: the object becomes whole on OSS, or the error is returned.
     public func flush(_ handle: UInt64) async throws(VFSError) { try await flush(handle, final: false) }
+
+    /// fsync: like close, unless `ignore_fsync`.
+    public func fsync(_ handle: UInt64) async throws(VFSError) {
+        if config.ignoreFsync { return }
+        try await flush(handle, final: false)
+    }
 
     func flush(_ handle: UInt64, final: Bool) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
-        let options = (try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode)
-        let (partSize, pool, client) = (config.uploadBufferSize, self.pool, self.client)
+        var options = (try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode)
+        if let kept = w.preserved.withLock({ $0 }) {
+            options.userMetadata = kept.userMetadata.merging(options.userMetadata) { _, new in new }
+            options.contentType = kept.contentType
+        }
+        let (partSize, pool, client, opts) = (config.uploadBufferSize, self.pool, self.client, options)
         let result: WriteResult?
         do {
             result = try await serialized(w) { () async throws(VFSError) -> WriteResult? in
-                if let file = w.stagingFile {
-                    return try await file.upload(client: client, key: w.key, options: options, partSize: partSize, pool: pool)
+                do {
+                    switch w.current {
+                    case nil: return nil  // an edit that changed no byte: the object stays as it is
+                    case .failed(let e): throw e
+                    case .staging(let file):
+                        return try await file.upload(client: client, key: w.key, options: opts, partSize: partSize, pool: pool)
+                    case .append(let a): return try await a.flush(final: final)
+                    case .stream: return try await w.upload.finish(final: final)
+                    }
+                } catch {
+                    throw VFSError(error)
                 }
-                // An edit that changed no byte: the object stays as it is.
-                if w.existing != nil { return nil }
-                do { return try await w.upload.finish(final: final) } catch { throw VFSError(error) }
             }
         } catch {
             logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
@@ -213,7 +252,11 @@ extension VFS {
         // (A new file not uploaded yet takes its metadata with its first upload.)
         if w.metadataDirty.withLock({ $0 }) && w.objectExists.withLock({ $0 }) {
             if result != nil { updateAfterUpload(w, result!) }
-            try await persistMetadata(w.ino)
+            do {
+                try await persistMetadata(w.ino)
+            } catch .notSupported {
+                logger.notice("mode/owner/mtime of an Appendable object stay in memory", metadata: ["key": "\(w.key)"])
+            }
             w.metadataDirty.withLock { $0 = false }
         }
         guard let result else { return }
@@ -225,7 +268,7 @@ extension VFS {
         let now = clock.now()
         state.withLock { s in
             if var n = s.table[w.ino] {
-                n.etag = result.etag
+                n.etag = result.etag.value.isEmpty ? nil : result.etag
                 n.attributes.size = size
                 n.validatedAt = now
                 s.table[w.ino] = n
@@ -238,7 +281,9 @@ extension VFS {
         do { try await flush(handle, final: true) } catch {
             logger.error("upload at release failed", metadata: ["handle": "\(handle)", "error": "\(error)"])
         }
-        state.withLock { $0.writers.removeValue(forKey: handle) }?.upload.close()
+        guard let w = state.withLock({ $0.writers.removeValue(forKey: handle) }) else { return }
+        w.upload.close()
+        if case .append(let a) = w.current { a.stop() }
     }
 
     public func mkdir(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
@@ -348,6 +393,8 @@ extension VFS {
         let node = try inode(ino)
         do {
             let info = try await client.headObject(node.key, ifMatch: nil)
+            // An Appendable object cannot be a copy source: only a rewrite could change it.
+            if info.type == .appendable { throw VFSError.notSupported }
             var meta = info.userMetadata
             for (k, v) in writeOptions(node.attributes).userMetadata { meta[k] = v }
             let result = try await client.copyObject(

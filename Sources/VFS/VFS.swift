@@ -28,6 +28,8 @@ public final class VFS: Sendable {
     let logger: Logger
     /// Memory for prefetched chunks, shared by every open file.
     public let pool: BufferPool
+    /// Bytes in staging files, against `staging_max`.
+    let stagingBudget: StagingBudget
 
     struct State {
         var table: InodeTable
@@ -47,6 +49,7 @@ public final class VFS: Sendable {
         self.clock = clock
         self.logger = logger
         pool = BufferPool(capacity: config.totalMemLimit)
+        stagingBudget = StagingBudget(limit: config.stagingMax)
         let rootAttrs = FileAttributes(ino: InodeTable.rootIno, kind: .directory, size: 0,
                                        mode: config.dirMode & ~config.umask, uid: config.uid, gid: config.gid,
                                        mtime: Timestamp(seconds: 0))

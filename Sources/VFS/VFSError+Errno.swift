@@ -22,19 +22,24 @@ extension VFSError {
         case .noSpace: ENOSPC
         case .noAttribute: ENODATA
         case .notSupported: ENOTSUP
+        case .tooLarge: EFBIG
         case .io: EIO
         }
     }
 
     /// What an object-store failure means to a file operation.
     public init(_ error: Error) {
+        if let e = error as? VFSError {
+            self = e
+            return
+        }
         guard let e = error as? ObjectStoreError else {
             self = .io("\(error)")
             return
         }
         switch e.code {
         case "NoSuchKey", "SymlinkTargetNotExist": self = .notFound
-        case "PreconditionFailed": self = .stale
+        case "PreconditionFailed", "PositionNotEqualToLength": self = .stale  // changed by someone else
         case "FileAlreadyExists": self = .exists
         case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
             "SecurityTokenExpired":

@@ -79,6 +79,15 @@ public struct VFSConfig: Sendable {
     public var uploadConcurrency = 4
     /// Where files being edited (not written front to back) are staged.
     public var stagingDirectory = "/tmp"
+    /// Most bytes all staging files together may hold (0: no limit beyond the disk).
+    public var stagingMax: UInt64 = 0
+    /// fsync does not upload (close still does).
+    public var ignoreFsync = false
+    /// New files are Appendable objects, appended to as they are written.
+    public var appendMode = false
+    /// How often pending appends are sent (0: only when a part's worth is pending, at
+    /// fsync and at close).
+    public var appendFlushInterval = 1.0
     public init() {}
 }
 
@@ -102,6 +111,8 @@ public enum VFSError: Error, Sendable, Equatable {
     case noAttribute
     /// Not supported (yet): e.g. a write that is not at the end of a file being written.
     case notSupported
+    /// Past what the object type can hold (an Appendable object: 5 GB).
+    case tooLarge
     /// The store failed (network, service error, corrupt answer).
     case io(String)
 }

@@ -28,7 +28,11 @@ import Testing
         #expect(c.readOnly && c.uid == 1000 && c.umask == 0o027 && c.attrTimeout == 2.5)
         #expect(c.prefetchChunkSize == 16 << 20 && c.totalMemLimit == 2 << 30)
         #expect(c.fuseOptions == ["dev", "fsname=x"])
-        for bad in ["bogus=1", "attr_timeout=soon", "umask=9", "ro=maybe", "sigv=3", "prefetch_chunk_size=1G"] {
+        var w = MountConfig()
+        try MountConfig.parse(MountCommand.splitOptions("append_mode,append_flush_interval=0.5,staging_dir=/var/tmp,staging_max=10G,ignore_fsync"), into: &w)
+        #expect(w.appendMode && w.appendFlushInterval == 0.5 && w.stagingDir == "/var/tmp" && w.stagingMax == 10 << 30 && w.ignoreFsync)
+        for bad in ["bogus=1", "attr_timeout=soon", "umask=9", "ro=maybe", "sigv=3", "prefetch_chunk_size=1G",
+                    "append_flush_interval=-1", "staging_max=lots", "staging_dir="] {
             var d = MountConfig()
             #expect(throws: CommandLineError.self, "\(bad)") { try MountConfig.parse(MountCommand.splitOptions(bad), into: &d) }
         }
@@ -60,7 +64,8 @@ import Testing
         #expect(c.prefetchChunkSize == 4 << 20 && c.totalMemLimit == 10 << 30)
         #expect(c.endpoint == "http://127.0.0.1:9100" && !c.readdirplus)
         #expect(file.warnings.contains { $0.contains("no_symlink") })
-        #expect(file.warnings.contains { $0.contains("fs.oss.flush.interval.millisecond") })
+        #expect(c.appendFlushInterval == 1.0)
+        #expect(!file.warnings.contains { $0.contains("fs.oss.flush.interval.millisecond") })
     }
 
     @Test func everyShippedPresetParses() throws {

@@ -110,7 +110,7 @@ final class Harness {
 
     /// One random step; returns the description.
     func step() async throws -> String {
-        switch rng.int(11) {
+        switch rng.int(13) {
         case 0, 1:  // create a new file (or overwrite one) front to back
             let p = randomPath()
             guard parentOK(p), !model.isDir(p) else { return "skip create" }
@@ -195,6 +195,52 @@ final class Harness {
             try await store.deleteObject(p)
             model.files[p] = nil
             return "remote delete \(p)"
+        case 10:  // append at the end (continuing the object), maybe fsync between, maybe seek back
+            guard let p = pick(files: true) else { return "skip append" }
+            let ino = try await resolve(p)
+            let (h, _) = try await vfs.open(ino, writable: true, truncate: false)
+            var new = model.files[p]!
+            var what = "append \(p)"
+            for _ in 0..<(1 + rng.int(3)) {
+                let bytes = rng.bytes(rng.int(4) == 0 ? 700_000 : 1 + rng.int(2000))
+                _ = try await vfs.write(h, offset: Int64(new.count), bytes: bytes)
+                new += bytes
+                what += " +\(bytes.count)"
+                if rng.int(3) == 0 {
+                    try await vfs.fsync(h)
+                    what += " fsync"
+                }
+            }
+            if rng.int(4) == 0, !new.isEmpty {
+                let off = rng.int(new.count)
+                let patch = rng.bytes(1 + rng.int(100))
+                do {
+                    _ = try await vfs.write(h, offset: Int64(off), bytes: patch)
+                    if new.count < off + patch.count { new += [UInt8](repeating: 0, count: off + patch.count - new.count) }
+                    new.replaceSubrange(off..<(off + patch.count), with: patch)
+                    what += " patch@\(off)"
+                } catch {
+                    guard error == .notSupported else { throw error }
+                    what += " patch@\(off) ENOTSUP"  // parts of new bytes already uploaded
+                }
+            }
+            try await vfs.flush(h)
+            await vfs.release(h)
+            model.files[p] = new
+            return what
+        case 11:  // another client appends (creating an Appendable object, or growing one)
+            let p = rng.int(2) == 0 ? pick(files: true) ?? randomPath() : randomPath()
+            guard parentOK(p), !model.isDir(p) else { return "skip remote append" }
+            let old = model.files[p] ?? []
+            let bytes = rng.bytes(1 + rng.int(3000))
+            do {
+                _ = try await store.appendObject(p, position: UInt64(old.count), body: UploadBody(bytes), options: WriteOptions(),
+                                                 previousCRC: nil)
+            } catch {
+                return "skip remote append to \(p): \(error)"
+            }
+            model.files[p] = old + bytes
+            return "remote append \(p) +\(bytes.count)"
         default:
             time.advance(Double(rng.int(5)))
             return "clock"

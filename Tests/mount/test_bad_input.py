@@ -102,3 +102,23 @@ def test_uploads_list_and_abort(env):
     assert len([l for l in r.stdout.splitlines() if l.startswith("aborted")]) == 3
     left = [u.key for u in env.bucket.list_multipart_uploads(prefix="").upload_list]
     assert "elsewhere/k" in left and not any(k.startswith("mpu/") for k in left)
+
+
+def test_missing_staging_dir(env):
+    mnt = fresh_dir(env)
+    r, t = run_mount(env, env.mount_args("", mnt, "staging_dir=/nonexistent/staging")[1:])
+    check_failure(r, t, "staging_dir /nonexistent/staging")
+    assert not os.path.ismount(mnt)
+
+
+def test_staging_max_gives_enospc_not_a_lost_file(env):
+    import errno
+    env.bucket.put_object("w-stmax/f.bin", b"x" * 4096)
+    with env.mounted("w-stmax/", "staging_max=1M") as mnt:
+        fd = os.open(os.path.join(mnt, "f.bin"), os.O_WRONLY)
+        os.pwrite(fd, b"y", 10)  # an edit: the 4 KiB object is staged
+        with pytest.raises(OSError) as info:
+            os.pwrite(fd, b"z" * 4096, 2 << 20)  # would grow the staging file past 1 MiB
+        assert info.value.errno == errno.ENOSPC
+        os.close(fd)
+    assert env.bucket.get_object("w-stmax/f.bin").read() == b"x" * 10 + b"y" + b"x" * 4085

@@ -1,8 +1,8 @@
-"""The write side as far as it goes today: new files and whole rewrites
-streamed to OSS (PutObject when small, multipart when large), edits, appends,
-seek-backs and truncation through a staging file, mkdir/rmdir/unlink, errors at
-close when the upload fails. A seek back after parts of a streamed file were
-uploaded is still refused with ENOTSUP (issue [write])."""
+"""The write side: new files and whole rewrites streamed to OSS (PutObject when
+small, multipart when large), edits, seek-backs and truncation through a
+staging file, mkdir/rmdir/unlink, rename, metadata, errors at close when the
+upload fails. A seek back after parts of a streamed file were uploaded is
+refused with ENOTSUP (documented). Appends: test_append.py; 2 GiB: test_large.py."""
 import errno
 import hashlib
 import os
@@ -97,7 +97,7 @@ def test_seek_back_pwrite_zip_and_append_through_staging(env):
         os.close(fd)
         with open(os.path.join(mnt, "p.bin"), "rb") as f:
             assert f.read() == bytes(model[:end])
-        # Appending to an existing object copies it into a staging file first.
+        # Appending to an existing object continues it.
         subprocess.run(["bash", "-c", f"echo 'line 2' >> '{mnt}/log.txt'"], check=True)
         assert open(os.path.join(mnt, "log.txt"), "rb").read() == b"line 1\nline 2\n"
         # truncate: grow, then shrink.
