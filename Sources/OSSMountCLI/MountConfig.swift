@@ -36,6 +36,7 @@ public struct MountConfig: Sendable {
     /// 0: no limit beyond the disk.
     public var stagingMax = 0
     public var ignoreFsync = false
+    public var seekableWrites = true
     public var appendMode = false
     public var appendFlushInterval = 1.0
     public var accessKeyId: String?
@@ -67,7 +68,7 @@ public struct MountConfig: Sendable {
             ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
             ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
             ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
-            ("ignore_fsync", flag(ignoreFsync)), ("append_mode", flag(appendMode)),
+            ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)), ("append_mode", flag(appendMode)),
             ("append_flush_interval", "\(appendFlushInterval)"), ("umask", String(umask, radix: 8)),
             ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
             ("log_level", logLevel),
@@ -184,6 +185,7 @@ public struct MountConfig: Sendable {
         case "staging_dir", "tmpdir": stagingDir = try Self.string(name, value)
         case "staging_max": stagingMax = try Self.size(name, value)
         case "ignore_fsync": ignoreFsync = try Self.bool(name, value)
+        case "seekable_writes": seekableWrites = try Self.bool(name, value)
         case "append_mode", "enable_appendable_object": appendMode = try Self.bool(name, value)
         case "append_flush_interval": appendFlushInterval = try Self.number(name, value)
         case "total_mem_limit":

@@ -138,6 +138,7 @@ enum Mounter {
         v.stagingDirectory = config.stagingDir
         v.stagingMax = UInt64(config.stagingMax)
         v.ignoreFsync = config.ignoreFsync
+        v.seekableWrites = config.seekableWrites
         v.appendMode = config.appendMode
         v.appendFlushInterval = config.appendFlushInterval
         return v

@@ -5,6 +5,8 @@
 // never leaves an object that looks complete. An existing object can be
 // continued (appends, and writes after an fsync completed the upload): its bytes
 // become the first parts by UploadPartCopy, or the part buffer when small.
+// With a spill (`seekable_writes`), each part is also written to a staging file
+// as it goes out, so a later seek back can still move the file to staging.
 import ObjectStore
 import Synchronization
 
@@ -15,6 +17,8 @@ final class SequentialUpload: Sendable {
     let options: @Sendable () -> WriteOptions
     let pool: BufferPool
     let concurrency: Int
+    /// Makes the staging file that keeps a copy of uploaded parts (nil: keep none).
+    let makeSpill: (@Sendable () throws(VFSError) -> StagingFile)?
 
     private struct State {
         var planner: UploadPlanner
@@ -35,13 +39,31 @@ final class SequentialUpload: Sendable {
         var copiedParts = 0
         /// Content type and user metadata of the object being continued (kept).
         var baseOptions: WriteOptions?
+        /// Bytes of a continued object that were copied server-side (they precede new parts).
+        var copiedBytes: UInt64 = 0
+        /// File offset of the part buffer's first byte.
+        var partOffset: UInt64 = 0
+        /// Holds [copiedBytes, partOffset) once parts went out; nil when none went out or the
+        /// copy failed (`spillLost`).
+        var spill: StagingFile?
+        var spillLost = false
+    }
+
+    /// What a switch to a staging file takes over: [0, onOSS) is the object on OSS; the
+    /// spill (if any) holds [onOSS, offset); `bytes` go at `offset`.
+    struct Taken {
+        var onOSS: UInt64
+        var spill: StagingFile?
+        var offset: UInt64
+        var bytes: [UInt8]
     }
     private let state: Mutex<State>
     /// One write or close at a time: the kernel may send writes of one file in parallel.
     private let gate = AsyncGate()
 
     init(client: ObjectClient, key: String, options: @escaping @Sendable () -> WriteOptions, partSize: Int, concurrency: Int,
-         pool: BufferPool) {
+         pool: BufferPool, makeSpill: (@Sendable () throws(VFSError) -> StagingFile)? = nil) {
+        self.makeSpill = makeSpill
         self.client = client
         self.key = key
         self.options = options
@@ -130,13 +152,16 @@ final class SequentialUpload: Sendable {
     /// Uploads the current buffer (the bytes filled so far) as part `number`.
     private func startPart(_ number: Int) async throws {
         let id = try await uploadId()
-        let (buffer, filled, waitFor): (PooledBuffer, Int, Task<PartInfo, Error>?) = state.withLock { s in
+        let (buffer, filled, offset, waitFor): (PooledBuffer, Int, UInt64, Task<PartInfo, Error>?) = state.withLock { s in
             let b = s.buffer!
             let f = s.fill
+            let o = s.partOffset
             s.buffer = nil
             s.fill = 0
-            return (b, f, s.inFlight.count >= concurrency ? s.inFlight.removeFirst() : nil)
+            s.partOffset += UInt64(f)
+            return (b, f, o, s.inFlight.count >= concurrency ? s.inFlight.removeFirst() : nil)
         }
+        keepCopy(UnsafeRawBufferPointer(rebasing: buffer.memory[0..<filled]), at: offset)
         if let waitFor { try await collect(waitFor) }
         let count = filled
         let client = self.client, key = self.key
@@ -148,6 +173,22 @@ final class SequentialUpload: Sendable {
             return part
         }
         state.withLock { $0.inFlight.append(task) }
+    }
+
+    /// Writes a part about to go out into the spill; on any failure (disk full,
+    /// `staging_max`) the spill is dropped and a later seek back gets ENOTSUP.
+    private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) {
+        guard let makeSpill, !state.withLock({ $0.spillLost }) else { return }
+        do {
+            let spill = try state.withLock({ $0.spill }) ?? makeSpill()
+            state.withLock { $0.spill = spill }
+            try spill.write(offset: offset, raw: bytes)
+        } catch {
+            state.withLock { s in
+                s.spill = nil
+                s.spillLost = true
+            }
+        }
     }
 
     private func collect(_ task: Task<PartInfo, Error>) async throws {
@@ -201,6 +242,7 @@ final class SequentialUpload: Sendable {
                 state.withLock { s in
                     s.completed = result
                     s.dirty = false
+                    s.spill = nil
                 }
                 return result
             } catch {
@@ -211,14 +253,14 @@ final class SequentialUpload: Sendable {
         }
     }
 
-    /// For a switch to a staging file: the bytes not uploaded yet and where they start;
-    /// everything before that offset is in the object on OSS (a continued or completed
-    /// one). The upload is retired (a continued object's copied parts are dropped). Nil
-    /// once parts of new bytes went out: those exist only inside the multipart upload.
-    func takeBuffered() async throws -> (offset: UInt64, bytes: [UInt8])? {
-        try await gate.run { () async throws -> (offset: UInt64, bytes: [UInt8])? in
-            let taken = state.withLock { s -> (offset: UInt64, bytes: [UInt8])? in
-                guard s.completed != nil || s.planner.partsStarted == s.copiedParts else { return nil }
+    /// For a switch to a staging file: what the handle's bytes are made of now (see
+    /// Taken). The upload is retired and any multipart upload aborted. Nil when parts of
+    /// new bytes went out without a spill: they exist only inside the multipart upload.
+    func takeBuffered() async throws -> Taken? {
+        try await gate.run { () async throws -> Taken? in
+            let taken = state.withLock { s -> Taken? in
+                let newParts = s.planner.partsStarted > s.copiedParts
+                if s.completed == nil && newParts && s.spill == nil { return nil }
                 let bytes = s.buffer.map { Array(UnsafeRawBufferPointer(rebasing: $0.memory[0..<s.fill])) } ?? []
                 defer {
                     s.buffer = nil
@@ -226,9 +268,15 @@ final class SequentialUpload: Sendable {
                     s.dirty = false
                     s.retired = true
                 }
-                return (s.planner.written - UInt64(bytes.count), bytes)
+                if s.completed != nil { return Taken(onOSS: s.planner.written, spill: nil, offset: s.planner.written, bytes: []) }
+                return Taken(onOSS: s.copiedBytes, spill: newParts ? s.spill : nil, offset: s.partOffset, bytes: bytes)
             }
-            if taken != nil, state.withLock({ $0.completed == nil }) { await abort() }
+            if taken != nil, state.withLock({ $0.completed == nil }) {
+                let pending = state.withLock { $0.inFlight }
+                for t in pending { _ = try? await t.value }  // no part may land after the abort
+                await abort()
+            }
+            state.withLock { $0.spill = nil }
             return taken
         }
     }
@@ -258,6 +306,10 @@ final class SequentialUpload: Sendable {
             s.dirty = true
             s.buffer = nil
             s.fill = 0
+            s.spill = nil
+            s.spillLost = false
+            s.copiedBytes = 0
+            s.partOffset = 0
             return s.planner.basePartSize
         }
         if size <= UInt64(partSize) {
@@ -296,6 +348,8 @@ final class SequentialUpload: Sendable {
             state.withLock { s in
                 s.parts = copied
                 s.copiedParts = ranges.count
+                s.copiedBytes = size
+                s.partOffset = size
                 s.planner = UploadPlanner(partSize: partSize, written: size, buffered: 0, partsStarted: ranges.count)
             }
         } catch {
@@ -306,7 +360,12 @@ final class SequentialUpload: Sendable {
     }
 
     /// Gives the part buffer back to the pool (the handle is released).
-    func close() { state.withLock { $0.buffer = nil } }
+    func close() {
+        state.withLock { s in
+            s.buffer = nil
+            s.spill = nil
+        }
+    }
 
     /// Drops the upload: pending parts are cancelled, the multipart upload aborted.
     func abort() async {

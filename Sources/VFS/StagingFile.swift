@@ -59,27 +59,31 @@ final class StagingFile: Sendable {
     var size: UInt64 { state.withLock { $0.size } }
 
     func write(offset: UInt64, bytes: [UInt8]) throws(VFSError) {
-        let end = offset + UInt64(bytes.count)
+        let result = bytes.withUnsafeBytes { p in Result { () throws(VFSError) in try write(offset: offset, raw: p) } }
+        try result.get()
+    }
+
+    func write(offset: UInt64, raw p: UnsafeRawBufferPointer) throws(VFSError) {
+        let end = offset + UInt64(p.count)
         try grow(to: end)
-        // Safety: each pwrite reads [done, count) of the array, inside its storage.
-        let failure: Int32? = bytes.withUnsafeBytes { p in
-            var done = 0
-            while done < p.count {
-                let n = pwrite(fd, p.baseAddress! + done, p.count - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                done += n
+        // Safety: each pwrite reads [done, count) of `p`, inside the caller's buffer.
+        var done = 0
+        var failure: Int32?
+        while done < p.count {
+            let n = pwrite(fd, p.baseAddress! + done, p.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                break
             }
-            return nil
+            done += n
         }
         if let failure {
             if end > size { _ = budget.adjust(by: -Int64(end - size)) }
             throw failure == ENOSPC || failure == EDQUOT ? .noSpace : .io("staging write: \(String(cString: strerror(failure)))")
         }
         state.withLock { s in
-            s.size = max(s.size, offset + UInt64(bytes.count))
+            s.size = max(s.size, end)
             s.dirty = true
         }
     }

@@ -48,29 +48,32 @@ extension VFS {
         case .append(let a):
             let (length, etag, pending): (UInt64, ETag?, [UInt8])
             do { (length, etag, pending) = try await a.retire() } catch { throw VFSError(error) }
-            return try await stage(w, onOSS: length, etag: etag, then: pending)
+            return try await stage(w, SequentialUpload.Taken(onOSS: length, spill: nil, offset: length, bytes: pending),
+                                   etag: etag)
         case .stream:
-            let taken: (offset: UInt64, bytes: [UInt8])?
+            let taken: SequentialUpload.Taken?
             do { taken = try await w.upload.takeBuffered() } catch { throw VFSError(error) }
-            // Parts of new bytes went out: they exist only inside the multipart upload.
+            // Parts of new bytes went out and no copy of them was kept (seekable_writes off,
+            // or the staging directory was full).
             guard let taken else { throw .notSupported }
-            return try await stage(w, onOSS: taken.offset, etag: (try? inode(w.ino))?.etag, then: taken.bytes)
+            return try await stage(w, taken, etag: (try? inode(w.ino))?.etag)
         }
     }
 
-    /// Moves the handle to a staging file holding the object's first `length` bytes
-    /// (pinned to `etag`) followed by `bytes`, which are nowhere else: if the copy fails
-    /// the handle is left failed, so close reports it.
-    private func stage(_ w: WriteHandle, onOSS length: UInt64, etag: ETag?, then bytes: [UInt8]) async throws(VFSError)
-        -> StagingFile
-    {
+    /// Moves the handle to a staging file: the spill of uploaded parts (or a new file),
+    /// the object's first `onOSS` bytes (pinned to `etag`), and the bytes not sent yet,
+    /// which are nowhere else: if the copy fails the handle is left failed, so close
+    /// reports it.
+    private func stage(_ w: WriteHandle, _ t: SequentialUpload.Taken, etag: ETag?) async throws(VFSError) -> StagingFile {
         do {
-            let file = try newStagingFile()
-            try file.write(offset: length, bytes: bytes)
-            if length > 0 {
-                try await file.fill(from: client, key: w.key, etag: etag, size: length, chunk: config.prefetchChunkSize)
+            let file: StagingFile
+            if let spill = t.spill { file = spill } else { file = try newStagingFile() }
+            try file.write(offset: t.offset, bytes: t.bytes)
+            if t.onOSS > 0 {
+                try await file.fill(from: client, key: w.key, etag: etag, size: t.onOSS, chunk: config.prefetchChunkSize)
             }
-            if bytes.isEmpty { file.markClean() }
+            // Clean only if everything is in the object on OSS already.
+            if t.bytes.isEmpty && t.offset == t.onOSS { file.markClean() }
             w.target.withLock { $0 = .staging(file) }
             return file
         } catch {

@@ -16,7 +16,7 @@ extension VFS {
     /// chunk at a time (the copy is a Normal or Multipart object).
     func rewriteAppendable(_ info: ObjectInfo, to destination: String) async throws {
         let options = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata)
-        let chunk = UInt64(config.prefetchChunkSize)
+        let chunk = UInt64(config.uploadBufferSize)  // a part size OSS accepts (>= 100 KB)
         if info.size <= chunk {
             _ = try await client.putObject(destination, bytes: try await client.getBytes(info.key, ifMatch: info.etag),
                                            options: options)

@@ -99,8 +99,13 @@ extension VFS {
     }
 
     func newUpload(key: String, mode: UInt32, ino: InodeNumber? = nil) -> SequentialUpload {
-        SequentialUpload(client: client, key: key, options: currentOptions(ino, fallback: writeOptions(mode: mode)),
-                         partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool)
+        let (directory, budget) = (config.stagingDirectory, stagingBudget)
+        let makeSpill: @Sendable () throws(VFSError) -> StagingFile = { () throws(VFSError) -> StagingFile in
+            try StagingFile(directory: directory, budget: budget)
+        }
+        return SequentialUpload(client: client, key: key, options: currentOptions(ino, fallback: writeOptions(mode: mode)),
+                                partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool,
+                                makeSpill: config.seekableWrites ? makeSpill : nil)
     }
 
     /// An appender for `key`: continuing the Appendable object `existing`, or a new one.

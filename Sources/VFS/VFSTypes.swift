@@ -81,6 +81,9 @@ public struct VFSConfig: Sendable {
     public var stagingDirectory = "/tmp"
     /// Most bytes all staging files together may hold (0: no limit beyond the disk).
     public var stagingMax: UInt64 = 0
+    /// Keep a copy of a streamed file's uploaded parts in the staging directory, so a
+    /// later seek back still works.
+    public var seekableWrites = true
     /// fsync does not upload (close still does).
     public var ignoreFsync = false
     /// New files are Appendable objects, appended to as they are written.

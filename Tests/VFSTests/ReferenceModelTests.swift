@@ -57,9 +57,12 @@ final class Harness {
     var rng: SplitMix
     var log: [String] = []
     let time = ManualTime()
+    /// Whether uploaded parts are kept for seek-backs (off for every fourth seed).
+    let seekable: Bool
 
     init(seed: UInt64) {
         rng = SplitMix(state: seed)
+        seekable = seed % 4 != 0
         var config = VFSConfig()
         config.attrTimeout = 0
         config.entryTimeout = 0
@@ -68,6 +71,7 @@ final class Harness {
         config.uploadBufferSize = 1 << 20
         config.prefetchChunkSize = 64 << 10
         config.stagingDirectory = "/tmp"
+        config.seekableWrites = seekable
         vfs = VFS(client: store, config: config, clock: time.clock)
     }
 
@@ -94,12 +98,18 @@ final class Harness {
         return pool.isEmpty ? nil : pool.sorted()[rng.int(pool.count)]
     }
 
-    func writeFile(_ path: String, _ bytes: [UInt8]) async throws(VFSError) {
+    func writeFile(_ path: String, _ bytes: [UInt8], patch: (Int, [UInt8])? = nil) async throws(VFSError) {
         let (dir, name) = split(path)
         let parent = try await resolve(dir)
         let (_, h) = try await vfs.create(parent: parent, name: name, mode: 0o644)
-        _ = try await vfs.write(h, offset: 0, bytes: bytes)
-        try await vfs.flush(h)
+        do {
+            _ = try await vfs.write(h, offset: 0, bytes: bytes)
+            if let (off, b) = patch { _ = try await vfs.write(h, offset: Int64(off), bytes: b) }
+            try await vfs.flush(h)
+        } catch {
+            await vfs.release(h)
+            throw error
+        }
         await vfs.release(h)
     }
 
@@ -114,10 +124,19 @@ final class Harness {
         case 0, 1:  // create a new file (or overwrite one) front to back
             let p = randomPath()
             guard parentOK(p), !model.isDir(p) else { return "skip create" }
-            let bytes = rng.bytes(rng.int(3) == 0 ? 1_500_000 : rng.int(5000))
-            try await writeFile(p, bytes)
+            var bytes = rng.bytes(rng.int(3) == 0 ? 1_500_000 : rng.int(5000))
+            // Sometimes a header patched after the body went out (zip, checkpoint writers).
+            let patch = rng.int(4) == 0 && bytes.count > 8 ? (rng.int(bytes.count - 8), rng.bytes(8)) : nil
+            do {
+                try await writeFile(p, bytes, patch: patch)
+            } catch {
+                guard error == .notSupported, !seekable else { throw error }
+                model.files[p] = bytes
+                return "create \(p) \(bytes.count), patch ENOTSUP"
+            }
+            if let (off, b) = patch { bytes.replaceSubrange(off..<(off + 8), with: b) }
             model.files[p] = bytes
-            return "create \(p) \(bytes.count)"
+            return "create \(p) \(bytes.count)" + (patch.map { " patch@\($0.0)" } ?? "")
         case 2:  // edit an existing file in place (staging)
             guard let p = pick(files: true) else { return "skip edit" }
             let old = model.files[p]!
@@ -220,8 +239,9 @@ final class Harness {
                     new.replaceSubrange(off..<(off + patch.count), with: patch)
                     what += " patch@\(off)"
                 } catch {
-                    guard error == .notSupported else { throw error }
-                    what += " patch@\(off) ENOTSUP"  // parts of new bytes already uploaded
+                    // Only without a copy of uploaded parts may a seek back be refused.
+                    guard error == .notSupported, !seekable else { throw error }
+                    what += " patch@\(off) ENOTSUP"
                 }
             }
             try await vfs.flush(h)

@@ -1,8 +1,8 @@
 # Installs what ossmount needs on Debian 12 when it is missing: the C libraries
-# it links (FUSE, libcurl, OpenSSL), the peers the tests mount, and the official
-# Python SDKs. Sourced by scripts/test.sh and scripts/demo.sh.
+# it links (FUSE, libcurl, OpenSSL), the peers the tests mount, attr (setfattr)
+# and the official Python SDKs. Sourced by scripts/test.sh and scripts/demo.sh.
 install_deps() {
-    local debs=(fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config ca-certificates s3fs rclone)
+    local debs=(fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev pkg-config ca-certificates s3fs rclone attr)
     local missing=() p
     for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then
