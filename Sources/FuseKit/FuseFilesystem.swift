@@ -11,6 +11,12 @@ public protocol FuseFilesystem: Sendable {
     /// The kernel dropped `count` references to `ino` (no reply).
     func forget(_ ino: UInt64, count: UInt64)
     func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double)
+    /// `getattr`'s answer when it needs no I/O (nil: FuseKit calls `getattr`). Called on
+    /// the FUSE thread, so a cached answer costs no Task.
+    func cachedAttributes(_ ino: UInt64) -> (FuseAttributes, timeout: Double)?
+    /// The error `getxattr` gives `name` without any I/O, if it does (`ls -l` asks every
+    /// file for security.* and system.* names).
+    func immediateXattrError(_ ino: UInt64, name: String) -> FuseError?
     func readlink(_ ino: UInt64) async throws(FuseError) -> String
     func opendir(_ ino: UInt64) async throws(FuseError) -> UInt64
     /// Entries after `offset`, handed to `add` until it returns false (the reply is full).
@@ -45,6 +51,8 @@ public protocol FuseFilesystem: Sendable {
 }
 
 extension FuseFilesystem {
+    public func cachedAttributes(_ ino: UInt64) -> (FuseAttributes, timeout: Double)? { nil }
+    public func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? { nil }
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)
     { throw FuseError(EROFS) }

@@ -50,6 +50,10 @@ enum FuseOperations {
             fuse_reply_none(req)
         }
         ops.getattr = { req, ino, _ in
+            if let (a, timeout) = FuseOperations.context(req).filesystem.cachedAttributes(ino) {
+                FuseRequest(req!).attr(a, timeout: timeout)
+                return
+            }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 let (a, timeout) = try await fs.getattr(ino)
                 r.attr(a, timeout: timeout)
@@ -190,6 +194,10 @@ enum FuseOperations {
         }
         ops.getxattr = { req, ino, name, size in
             let n = String(cString: name!)
+            if let e = FuseOperations.context(req).filesystem.immediateXattrError(ino, name: n) {
+                FuseRequest(req!).error(e.errno)
+                return
+            }
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.xattr(try await fs.getxattr(ino, name: n), requested: size) }
         }
         ops.listxattr = { req, ino, size in

@@ -26,6 +26,8 @@ public struct XMLNode: Sendable {
     }
 
     public static func escape(_ s: String) -> String {
+        // Most keys and values need nothing: one byte scan, no copy.
+        if !s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s {

@@ -14,7 +14,7 @@ struct ConfigFile {
 
     /// JindoFuse and ossfs 2.0 flags that mean nothing to ossmount (accepted, ignored).
     static let foreignFlags: Set<String> = [
-        "no_symlink", "no_xattr", "no_flock", "no_writeback", "xengine", "pread", "jindo_entry_size",
+        "no_symlink", "no_flock", "no_writeback", "xengine", "pread", "jindo_entry_size",
         "jindo_attr_size", "jindo_entry_timeout", "jindo_attr_timeout", "max_idle_threads",
         "inode_cache_eviction_threshold", "inode_cache_eviction_interval_ms", "max_inode_cache_count",
         "enable_symlink", "oss_vcpu_count",

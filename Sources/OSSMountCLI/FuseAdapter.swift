@@ -41,6 +41,14 @@ struct FuseAdapter: FuseFilesystem {
         return (Self.attributes(a), t)
     }
 
+    func cachedAttributes(_ ino: UInt64) -> (FuseAttributes, timeout: Double)? {
+        vfs.cachedAttributes(ino).map { (Self.attributes($0.0), $0.timeout) }
+    }
+
+    func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? {
+        vfs.xattrAnswerWithoutIO(name).map { FuseError($0.errno) }
+    }
+
     func readlink(_ ino: UInt64) async throws(FuseError) -> String {
         try await run { () async throws(VFSError) in try await vfs.readlink(ino) }
     }

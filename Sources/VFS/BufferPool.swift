@@ -25,7 +25,7 @@ public final class BufferPool: Sendable {
             return (true, s.free[size]?.popLast())
         }
         guard admitted else { return nil }
-        let memory = reused?.pointer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        let memory = reused?.pointer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
         return PooledBuffer(memory: memory, pool: self)
     }
 

@@ -161,28 +161,43 @@ final class SequentialUpload: Sendable {
             s.partOffset += UInt64(f)
             return (b, f, o, s.inFlight.count >= concurrency ? s.inFlight.removeFirst() : nil)
         }
-        keepCopy(UnsafeRawBufferPointer(rebasing: buffer.memory[0..<filled]), at: offset)
+        let spill = spillFile()
         if let waitFor { try await collect(waitFor) }
         let count = filled
         let client = self.client, key = self.key
         let task = Task {
             // Safety: the buffer is no longer written (it left the state) and lives in this Task.
-            let body = UploadBody(borrowing: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<count]))
-            let part = try await client.uploadPart(key, uploadId: id, partNumber: number, body: body)
+            let bytes = PartBytes(pointer: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<count]))
+            // The copy for seek-backs goes to disk while the part goes to OSS.
+            async let kept: Void = spill.map { file in self.keepCopy(bytes.pointer, at: offset, in: file) } ?? ()
+            let part = try await client.uploadPart(key, uploadId: id, partNumber: number,
+                                                   body: UploadBody(borrowing: bytes.pointer))
+            await kept
             withExtendedLifetime(buffer) {}
             return part
         }
         state.withLock { $0.inFlight.append(task) }
     }
 
-    /// Writes a part about to go out into the spill; on any failure (disk full,
-    /// `staging_max`) the spill is dropped and a later seek back gets ENOTSUP.
-    private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) {
-        guard let makeSpill, !state.withLock({ $0.spillLost }) else { return }
+    /// The file keeping copies of uploaded parts, made at the first part (nil: none kept).
+    private func spillFile() -> StagingFile? {
+        guard let makeSpill, !state.withLock({ $0.spillLost }) else { return nil }
+        if let spill = state.withLock({ $0.spill }) { return spill }
         do {
-            let spill = try state.withLock({ $0.spill }) ?? makeSpill()
+            let spill = try makeSpill()
             state.withLock { $0.spill = spill }
-            try spill.write(offset: offset, raw: bytes)
+            return spill
+        } catch {
+            state.withLock { $0.spillLost = true }
+            return nil
+        }
+    }
+
+    /// Copies a part going out into the spill; on any failure (disk full, `staging_max`)
+    /// the spill is dropped and a later seek back gets ENOTSUP.
+    private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, in file: StagingFile) {
+        do {
+            try file.writeThrough(offset: offset, raw: bytes)
         } catch {
             state.withLock { s in
                 s.spill = nil
@@ -379,6 +394,13 @@ final class SequentialUpload: Sendable {
         for t in tasks { t.cancel() }
         if let id { try? await client.abortMultipartUpload(key, uploadId: id) }
     }
+}
+
+/// A part's bytes, read by its upload and by its copy at the same time.
+/// Safety: nobody writes the buffer while its part is in flight (it left the upload's
+/// state), and the Task that owns it outlives both readers.
+private struct PartBytes: @unchecked Sendable {
+    let pointer: UnsafeRawBufferPointer
 }
 
 /// Runs async sections one at a time, in arrival order.

@@ -39,19 +39,29 @@ extension VFS {
         }
     }
 
+    /// Only `user.` names are stored: any other has no value, known without asking OSS.
+    /// With `-o no_xattr` every call is ENOSYS, which the kernel remembers: it stops
+    /// asking (`ls -l` sends two getxattr per file otherwise).
+    public func xattrAnswerWithoutIO(_ name: String) -> VFSError? {
+        if !config.xattr { return .notImplemented }
+        return name.hasPrefix("user.") ? nil : .noAttribute
+    }
+
     public func getxattr(_ ino: InodeNumber, name: String) async throws(VFSError) -> [UInt8] {
-        guard name.hasPrefix("user.") else { throw .noAttribute }
+        if let e = xattrAnswerWithoutIO(name) { throw e }
         guard let value = try await xattrs(ino).1[name] else { throw .noAttribute }
         return value
     }
 
     public func listxattr(_ ino: InodeNumber) async throws(VFSError) -> [String] {
+        if !config.xattr { throw .notImplemented }
         do { return try await xattrs(ino).1.keys.sorted() } catch .notSupported { return [] }
     }
 
     public func setxattr(_ ino: InodeNumber, name: String, value: [UInt8], create: Bool, replace: Bool)
         async throws(VFSError)
     {
+        if !config.xattr { throw .notImplemented }
         if config.readOnly { throw .readOnly }
         guard name.hasPrefix("user."), name.count > 5 else { throw .notSupported }
         try await changeXattrs(ino) { (attrs: inout [String: [UInt8]]) throws(VFSError) in
@@ -62,6 +72,7 @@ extension VFS {
     }
 
     public func removexattr(_ ino: InodeNumber, name: String) async throws(VFSError) {
+        if !config.xattr { throw .notImplemented }
         if config.readOnly { throw .readOnly }
         try await changeXattrs(ino) { (attrs: inout [String: [UInt8]]) throws(VFSError) in
             guard attrs.removeValue(forKey: name) != nil else { throw .noAttribute }

@@ -202,11 +202,16 @@ public final class VFS: Sendable {
 
     // MARK: getattr
 
+    /// The attributes when still fresh (no I/O needed), else nil.
+    public func cachedAttributes(_ ino: InodeNumber) -> (FileAttributes, timeout: Double)? {
+        guard let node = try? inode(ino), node.kind == .directory || clock.now() - node.validatedAt < config.attrTimeout
+        else { return nil }
+        return (node.attributes, config.attrTimeout)
+    }
+
     public func getattr(_ ino: InodeNumber) async throws(VFSError) -> (FileAttributes, timeout: Double) {
+        if let cached = cachedAttributes(ino) { return cached }
         let node = try inode(ino)
-        if node.kind == .directory || clock.now() - node.validatedAt < config.attrTimeout {
-            return (node.attributes, config.attrTimeout)
-        }
         // Stale: ask OSS again (the object may have changed or gone).
         guard let info = try await headIfExists(node.key) else { throw .notFound }
         let fresh = remember(fileKey: node.key, info: info, lookups: 0)

@@ -23,6 +23,7 @@ extension VFSError {
         case .noAttribute: ENODATA
         case .notSupported: ENOTSUP
         case .tooLarge: EFBIG
+        case .notImplemented: ENOSYS
         case .io: EIO
         }
     }

@@ -84,6 +84,9 @@ public struct VFSConfig: Sendable {
     /// Keep a copy of a streamed file's uploaded parts in the staging directory, so a
     /// later seek back still works.
     public var seekableWrites = true
+    /// Extended attributes (`user.*` as x-oss-meta-xattr); off: ENOSYS, so the kernel
+    /// stops asking.
+    public var xattr = true
     /// fsync does not upload (close still does).
     public var ignoreFsync = false
     /// New files are Appendable objects, appended to as they are written.
@@ -114,6 +117,8 @@ public enum VFSError: Error, Sendable, Equatable {
     case noAttribute
     /// Not supported (yet): e.g. a write that is not at the end of a file being written.
     case notSupported
+    /// Switched off by configuration (extended attributes under `no_xattr`).
+    case notImplemented
     /// Past what the object type can hold (an Appendable object: 5 GB).
     case tooLarge
     /// The store failed (network, service error, corrupt answer).

@@ -255,3 +255,21 @@ def test_numpy_save_and_append_to_a_multipart_object(env):
     assert env.bucket.get_object("w-np/log.txt").read() == b"a" * 102_400 + b"tail\nmore\n"
     import io
     assert np.array_equal(np.load(io.BytesIO(env.bucket.get_object("w-np/a.npy").read())), array)
+
+
+def test_no_xattr_answers_enotsup_without_asking_oss(env):
+    env.bucket.put_object("w-noxattr/f.txt", b"data")
+    with env.mounted("w-noxattr/", "no_xattr") as mnt:
+        path = os.path.join(mnt, "f.txt")
+        os.stat(path)  # the lookup's requests come before
+        before = len(env.requests())
+        for _ in range(3):
+            with pytest.raises(OSError) as info:
+                os.getxattr(path, "user.origin")
+            assert info.value.errno == errno.EOPNOTSUPP
+        with pytest.raises(OSError) as info:
+            os.setxattr(path, "user.origin", b"x")
+        assert info.value.errno == errno.EOPNOTSUPP
+        assert not any(r["key"] == "w-noxattr/f.txt" and r["op"] in ("headObject", "copyObject")
+                       for r in env.requests()[before:])
+        assert open(path, "rb").read() == b"data"
