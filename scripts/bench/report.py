@@ -23,6 +23,10 @@ def machine():
             "s3fs": version(["s3fs", "--version"]), "rclone": version(["rclone", "version"])}
 
 
+def fmt(x):
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
 def figure(doc, who, w):
     r = doc["results"].get(who, {}).get(w)
     return r["median"] if r else None
@@ -74,7 +78,7 @@ def markdown(doc):
         cells = []
         for x in who:
             r = doc["results"][x].get(w)
-            cells.append(f"{r['median']:.3g} ({r['min']:.3g}–{r['max']:.3g})" if r else "")
+            cells.append(f"{fmt(r['median'])} ({fmt(r['min'])}–{fmt(r['max'])}, {len(r['runs'])} runs)" if r else "")
         ratios = [ratio(doc, w, "ossmount", x) for x in ["ceiling"] + PEERS]
         lines.append(f"| {w} | {meta['unit']}{'' if meta['higher_is_better'] else ' (lower is better)'} | "
                      + " | ".join(cells) + " | " + " | ".join(f"{r:.2f}x" if r else "" for r in ratios) + " |")
