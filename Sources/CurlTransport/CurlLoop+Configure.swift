@@ -70,8 +70,7 @@ private let curlHeaderCallback: CCurl_data_callback = { ptr, size, count, userda
     let t = transfer(userdata)
     let n = size * count
     // Safety: curl passes `n` readable bytes at `ptr`.
-    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-    t.headerLine(line)
+    t.headerLine(UnsafeRawBufferPointer(start: ptr, count: n))
     return n
 }
 

@@ -75,6 +75,7 @@ final class FuseRequest: @unchecked Sendable {
         fi.fh = o.handle
         fi.direct_io = o.directIO ? 1 : 0
         fi.keep_cache = o.keepCache ? 1 : 0
+        fi.noflush = o.noFlush ? 1 : 0
         fuse_reply_open(req, &fi)
     }
 

@@ -104,10 +104,14 @@ public struct FuseOpenResult: Sendable {
     public var handle: UInt64
     public var directIO: Bool
     public var keepCache: Bool
-    public init(handle: UInt64, directIO: Bool = false, keepCache: Bool = false) {
+    /// The kernel need not send FLUSH when a descriptor of this handle closes (a
+    /// read-only handle has nothing to report at close): one round trip less per file.
+    public var noFlush: Bool
+    public init(handle: UInt64, directIO: Bool = false, keepCache: Bool = false, noFlush: Bool = false) {
         self.handle = handle
         self.directIO = directIO
         self.keepCache = keepCache
+        self.noFlush = noFlush
     }
 }
 

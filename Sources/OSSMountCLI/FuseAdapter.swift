@@ -76,7 +76,7 @@ struct FuseAdapter: FuseFilesystem {
         let (h, keep) = try await run { () async throws(VFSError) in
             try await vfs.open(ino, writable: writable, truncate: truncate)
         }
-        return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep)
+        return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep, noFlush: !writable)
     }
 
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)

@@ -156,19 +156,10 @@ public final class VFS: Sendable {
         if let cached { return entry(cached) }
         if let until = state.withLock({ $0.negative[fileKey] }), until > now { throw .notFound }
 
-        // Ask for the object and for anything under name/ at once: one round trip.
-        async let head = headIfExists(fileKey)
-        async let children = directoryExists(dirKey)
-        let info: ObjectInfo?, isDirectory: Bool
-        do {
-            (info, isDirectory) = try await (head, children)
-        } catch let e as VFSError {
-            throw e
-        } catch {
-            throw .io("\(error)")
-        }
-        if isDirectory { return entry(remember(directoryKey: dirKey, lookups: 1)) }
-        if let info { return entry(remember(fileKey: fileKey, info: info, lookups: 1)) }
+        // The object first (files are most lookups: one request each), then anything
+        // under name/ (a directory, or nothing).
+        if let info = try await headIfExists(fileKey) { return entry(remember(fileKey: fileKey, info: info, lookups: 1)) }
+        if try await directoryExists(dirKey) { return entry(remember(directoryKey: dirKey, lookups: 1)) }
         if config.negativeTimeout > 0 {
             let until = clock.now() + config.negativeTimeout
             state.withLock { $0.negative[fileKey] = until }
