@@ -273,6 +273,9 @@ final class SequentialUpload: Sendable {
     /// new bytes went out without a spill: they exist only inside the multipart upload.
     func takeBuffered() async throws -> Taken? {
         try await gate.run { () async throws -> Taken? in
+            // Parts in flight finish first: their copies must be in the spill (or have
+            // failed and dropped it) before the spill is handed over.
+            for t in state.withLock({ $0.completed == nil ? $0.inFlight : [] }) { _ = try? await t.value }
             let taken = state.withLock { s -> Taken? in
                 let newParts = s.planner.partsStarted > s.copiedParts
                 if s.completed == nil && newParts && s.spill == nil { return nil }
@@ -286,11 +289,7 @@ final class SequentialUpload: Sendable {
                 if s.completed != nil { return Taken(onOSS: s.planner.written, spill: nil, offset: s.planner.written, bytes: []) }
                 return Taken(onOSS: s.copiedBytes, spill: newParts ? s.spill : nil, offset: s.partOffset, bytes: bytes)
             }
-            if taken != nil, state.withLock({ $0.completed == nil }) {
-                let pending = state.withLock { $0.inFlight }
-                for t in pending { _ = try? await t.value }  // no part may land after the abort
-                await abort()
-            }
+            if taken != nil, state.withLock({ $0.completed == nil }) { await abort() }
             state.withLock { $0.spill = nil }
             return taken
         }
