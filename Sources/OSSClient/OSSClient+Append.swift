@@ -28,7 +28,7 @@ extension OSSClient {
                 if let expectedCRC {
                     try ResponseHeaders.verify(key: key, server: crc, local: expectedCRC, enabled: config.verifyCRC)
                 }
-                return AppendResult(nextPosition: next, crc64: crc, etag: try? ResponseHeaders.etag(response.headers))
+                return AppendResult(nextPosition: next, crc64: crc, etag: try ResponseHeaders.etag(response.headers))
             } catch let error {
                 let delay = config.retry.delay(afterAttempt: attempt, unit: clock.random())
                 guard RetryPolicy.isRetryable(error), attempt < config.retry.maxAttempts,

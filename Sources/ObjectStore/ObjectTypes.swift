@@ -151,8 +151,8 @@ public struct AppendResult: Hashable, Sendable {
     public var nextPosition: UInt64
     public var crc64: UInt64?
     /// The object's ETag after the append (changes with every append).
-    public var etag: ETag?
-    public init(nextPosition: UInt64, crc64: UInt64?, etag: ETag? = nil) {
+    public var etag: ETag
+    public init(nextPosition: UInt64, crc64: UInt64?, etag: ETag) {
         self.nextPosition = nextPosition
         self.crc64 = crc64
         self.etag = etag

@@ -94,7 +94,7 @@ final class AppendUpload: Sendable {
             s.pending.removeFirst(bytes.count)
             s.created = true
         }
-        return WriteResult(etag: result.etag ?? ETag(""), crc64: result.crc64)
+        return WriteResult(etag: result.etag, crc64: result.crc64)
     }
 
     /// Sends pending bytes every `interval` until closed; a failure is logged, and the

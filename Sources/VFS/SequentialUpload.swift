@@ -75,14 +75,7 @@ final class SequentialUpload: Sendable {
     var size: UInt64 { state.withLock { $0.planner.written } }
 
     /// Upload options: the configured ones over a continued object's own metadata.
-    private func currentOptions() -> WriteOptions {
-        var o = options()
-        if let base = state.withLock({ $0.baseOptions }) {
-            o.userMetadata = base.userMetadata.merging(o.userMetadata) { _, new in new }
-            o.contentType = o.contentType ?? base.contentType
-        }
-        return o
-    }
+    private func currentOptions() -> WriteOptions { options().keeping(state.withLock { $0.baseOptions }) }
 
     /// Waits for pool memory for one part (writers wait; they never fail for memory).
     private func buffer(_ size: Int) async throws -> PooledBuffer {

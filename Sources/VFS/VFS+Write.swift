@@ -60,6 +60,18 @@ final class WriteHandle: Sendable {
     }
 }
 
+extension WriteOptions {
+    /// These options over an existing object's own: its other `x-oss-meta-*` and its
+    /// content type stay unless these set them.
+    func keeping(_ base: WriteOptions?) -> WriteOptions {
+        guard let base else { return self }
+        var o = self
+        o.userMetadata = base.userMetadata.merging(userMetadata) { _, new in new }
+        o.contentType = contentType ?? base.contentType
+        return o
+    }
+}
+
 /// What a setattr changes (nil: unchanged).
 public struct AttributeChange: Sendable {
     public var size: UInt64?
@@ -225,11 +237,8 @@ extension VFS {
 
     func flush(_ handle: UInt64, final: Bool) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
-        var options = (try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode)
-        if let kept = w.preserved.withLock({ $0 }) {
-            options.userMetadata = kept.userMetadata.merging(options.userMetadata) { _, new in new }
-            options.contentType = kept.contentType
-        }
+        let options = ((try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode))
+            .keeping(w.preserved.withLock { $0 })
         let (partSize, pool, client, opts) = (config.uploadBufferSize, self.pool, self.client, options)
         let result: WriteResult?
         do {
@@ -273,7 +282,7 @@ extension VFS {
         let now = clock.now()
         state.withLock { s in
             if var n = s.table[w.ino] {
-                n.etag = result.etag.value.isEmpty ? nil : result.etag
+                n.etag = result.etag
                 n.attributes.size = size
                 n.validatedAt = now
                 s.table[w.ino] = n

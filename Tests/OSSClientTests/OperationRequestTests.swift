@@ -108,7 +108,7 @@ func parts(_ url: String) -> (path: String, query: [String: String]) {
     @Test func appendObjectQueryAndPosition() async throws {
         let body = Array("line\n".utf8)
         let transport = ScriptedTransport { _, _ in
-            .ok([("x-oss-next-append-position", "105"), ("x-oss-hash-crc64ecma", String(CRC64.combine(7, CRC64.checksum(body), 5)))])
+            .ok([("ETag", "\"A\""), ("x-oss-next-append-position", "105"), ("x-oss-hash-crc64ecma", String(CRC64.combine(7, CRC64.checksum(body), 5)))])
         }
         let result = try await TestClient.make(transport).appendObject("log", position: 100, body: UploadBody(body),
                                                                        options: WriteOptions(), previousCRC: 7)

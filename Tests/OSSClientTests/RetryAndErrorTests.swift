@@ -145,7 +145,7 @@ private let okGet = Scripted.ok([("ETag", "\"E\"")], body: "abc")
             switch (r.method, i) {
             case ("POST", 0): .failure(.reset)
             case ("HEAD", _): .response(status: 404, headers: [("x-oss-ec", "0026-00000001")])
-            default: .ok([("x-oss-next-append-position", "10"), ("x-oss-hash-crc64ecma", String(crc))])
+            default: .ok([("ETag", "\"E\""), ("x-oss-next-append-position", "10"), ("x-oss-hash-crc64ecma", String(crc))])
             }
         }
         let r2 = try await TestClient.make(lost).appendObject("log", position: 0, body: UploadBody(body),
