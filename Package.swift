@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
 
-        .target(name: "OSSCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+        .target(name: "CCRC64"),
+        .target(name: "OSSCrypto", dependencies: ["COpenSSL", "CCRC64"], swiftSettings: strict),
         .target(name: "FuseKit", dependencies: ["CFuse3"], swiftSettings: strict),
         .target(
             name: "VFS", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")],

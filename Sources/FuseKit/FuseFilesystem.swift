@@ -8,6 +8,9 @@ import Glibc
 
 public protocol FuseFilesystem: Sendable {
     func lookup(parent: UInt64, name: String) async throws(FuseError) -> FuseEntry
+    /// `lookup`'s answer when it needs no I/O (nil: FuseKit calls `lookup`). Called on
+    /// the FUSE thread, like `cachedAttributes`.
+    func cachedLookup(parent: UInt64, name: String) -> Result<FuseEntry, FuseError>?
     /// The kernel dropped `count` references to `ino` (no reply).
     func forget(_ ino: UInt64, count: UInt64)
     func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double)
@@ -23,8 +26,18 @@ public protocol FuseFilesystem: Sendable {
     /// With `plus`, an entry counts as looked up only when `add` accepted it.
     func readdir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool,
                  add: (FuseDirectoryEntry) -> Bool) async throws(FuseError)
+    /// `readdir` when the entries after `offset` are at hand (or the listing is over):
+    /// true when it handed them to `add` (the reply is sent as is); false, before
+    /// adding any, when that needs I/O. FUSE thread.
+    func immediateReaddir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool,
+                          add: (FuseDirectoryEntry) -> Bool) -> Bool
     func releasedir(_ ino: UInt64, handle: UInt64) async
     func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult
+    /// `open`'s answer when it needs no I/O (nil: FuseKit calls `open`); FUSE thread.
+    func immediateOpen(_ ino: UInt64, flags: Int32) -> FuseOpenResult?
+    /// Releases `handle` at once when that needs no I/O (true); else FuseKit calls
+    /// `release`. FUSE thread.
+    func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer
     func release(_ ino: UInt64, handle: UInt64) async
     func statfs(_ ino: UInt64) async -> FuseStatfs
@@ -52,6 +65,11 @@ public protocol FuseFilesystem: Sendable {
 
 extension FuseFilesystem {
     public func cachedAttributes(_ ino: UInt64) -> (FuseAttributes, timeout: Double)? { nil }
+    public func cachedLookup(parent: UInt64, name: String) -> Result<FuseEntry, FuseError>? { nil }
+    public func immediateOpen(_ ino: UInt64, flags: Int32) -> FuseOpenResult? { nil }
+    public func immediateReaddir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool,
+                                 add: (FuseDirectoryEntry) -> Bool) -> Bool { false }
+    public func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool { false }
     public func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? { nil }
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)

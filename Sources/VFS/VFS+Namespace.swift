@@ -145,6 +145,7 @@ extension VFS {
                 return key == old ? new : nil
             }
             s.negative[new] = nil
+            s.listAhead.forgetAll()
         }
     }
 

@@ -25,17 +25,30 @@ extension VFS {
             if info.etag != node.etag { keepCache = false }
             node = remember(fileKey: node.key, info: info, lookups: 0)
         }
+        return (readHandle(node), keepCache)
+    }
+
+    /// `open` for reading when it needs no request (attributes fresh, no
+    /// `close_to_open`), else nil.
+    public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
+        guard !config.closeToOpen, let node = try? inode(ino), node.kind != .directory,
+            clock.now() - node.validatedAt < config.attrTimeout
+        else { return nil }
+        return (readHandle(node), config.keepCache)
+    }
+
+    private func readHandle(_ node: Inode) -> UInt64 {
+        let ino = node.ino
         let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: node.attributes.size,
                                        chunkSize: config.prefetchChunkSize, maxWindow: config.prefetchConcurrency,
                                        pool: pool)
         let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: node.attributes.size, reader: reader)
-        let h = state.withLock { s in
+        return state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
             s.files[h] = handle
             return h
         }
-        return (h, keepCache)
     }
 
     public func read(_ handle: UInt64, offset: Int64, size: Int) async throws(VFSError) -> ReadData {
@@ -57,11 +70,14 @@ extension VFS {
     }
 
     public func release(_ handle: UInt64) async {
-        if state.withLock({ $0.writers[handle] != nil }) {
-            await releaseWriter(handle)
-            return
-        }
-        state.withLock { $0.files.removeValue(forKey: handle) }?.reader.close()
+        if !releaseWithoutIO(handle) { await releaseWriter(handle) }
+    }
+
+    /// Releases a handle open for reading (no I/O); false for any other handle.
+    public func releaseWithoutIO(_ handle: UInt64) -> Bool {
+        guard let h = state.withLock({ $0.files.removeValue(forKey: handle) }) else { return false }
+        h.reader.close()
+        return true
     }
 
     public func isWriter(_ handle: UInt64) -> Bool { state.withLock { $0.writers[handle] != nil } }

@@ -39,12 +39,15 @@ extension VFS {
         }
     }
 
-    /// Only `user.` names are stored: any other has no value, known without asking OSS.
-    /// With `-o no_xattr` every call is ENOSYS, which the kernel remembers: it stops
-    /// asking (`ls -l` sends two getxattr per file otherwise).
+    /// Only `user.` names are stored: any other namespace is not supported (ENOTSUP),
+    /// known without asking OSS. `ls -l` asks for `security.selinux` and
+    /// `system.posix_acl_access` of every file, but stops asking for the rest of a
+    /// file system once one answer says "not supported" (coreutils caches that per
+    /// device), so the answer saves 20,000 round trips on a 10,000-entry `ls -l`.
+    /// With `-o no_xattr` every call is ENOSYS, which the kernel itself remembers.
     public func xattrAnswerWithoutIO(_ name: String) -> VFSError? {
         if !config.xattr { return .notImplemented }
-        return name.hasPrefix("user.") ? nil : .noAttribute
+        return name.hasPrefix("user.") ? nil : .notSupported
     }
 
     public func getxattr(_ ino: InodeNumber, name: String) async throws(VFSError) -> [UInt8] {

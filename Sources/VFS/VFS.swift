@@ -39,6 +39,7 @@ public final class VFS: Sendable {
         var writers: [UInt64: WriteHandle] = [:]
         var directories: [UInt64: DirectoryHandle] = [:]
         var nextHandle: UInt64 = 1
+        var listAhead: ListAhead
     }
     let state: Mutex<State>
 
@@ -55,7 +56,7 @@ public final class VFS: Sendable {
                                        mtime: Timestamp(seconds: 0))
         let root = Inode(ino: InodeTable.rootIno, key: config.prefix, kind: .directory, attributes: rootAttrs,
                          etag: nil, validatedAt: .infinity, lookups: 1)
-        state = Mutex(State(table: InodeTable(root: root)))
+        state = Mutex(State(table: InodeTable(root: root), listAhead: ListAhead(pageSize: config.listPageSize)))
     }
 
     /// Seconds the kernel may keep attributes.
@@ -98,7 +99,9 @@ public final class VFS: Sendable {
     }
 
     /// Records a file seen by HEAD or by a listing; returns the inode with `lookups` added.
-    func remember(fileKey key: String, info: ObjectInfo, lookups: UInt64) -> Inode {
+    /// `listed`: `info` comes from a listing (no user metadata). It then keeps the
+    /// metadata a HEAD gave for the same ETag.
+    func remember(fileKey key: String, info: ObjectInfo, lookups: UInt64, listed: Bool = false) -> Inode {
         let now = clock.now()
         return state.withLock { s in
             s.negative[key] = nil
@@ -106,8 +109,13 @@ public final class VFS: Sendable {
                 Inode(ino: ino, key: key, kind: info.type == .symlink ? .symlink : .file,
                       attributes: fileAttributes(ino, size: info.size, lastModified: info.lastModified, type: info.type,
                                                  metadata: info.userMetadata),
-                      etag: info.etag, validatedAt: now, lookups: 0)
+                      etag: info.etag, validatedAt: now, lookups: 0, fromListing: listed)
             } update: { node in
+                if listed && !node.fromListing && node.etag == info.etag {
+                    node.validatedAt = now
+                    return
+                }
+                node.fromListing = listed
                 node.attributes = fileAttributes(node.ino, size: info.size, lastModified: info.lastModified,
                                                  type: info.type, metadata: info.userMetadata)
                 node.kind = node.attributes.kind
@@ -135,26 +143,49 @@ public final class VFS: Sendable {
         if name.isEmpty || name == "." || name == ".." || name.contains("/") { throw .invalidArgument }
     }
 
-    public func lookup(parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
-        let dir = try inode(parent)
-        guard dir.kind == .directory else { throw .notDirectory }
-        try Self.validName(name)
+    /// The answer to a lookup when it needs no request: a fresh inode, a fresh
+    /// "no such file", or a name listed ahead (see ListAhead). Nil: ask OSS.
+    public func cachedLookup(parent: InodeNumber, name: String) -> Result<Entry, VFSError>? {
+        guard let dir = try? inode(parent), dir.kind == .directory, (try? Self.validName(name)) != nil else { return nil }
         let fileKey = dir.key + name
         let dirKey = fileKey + "/"
         let now = clock.now()
-        // Fresh enough in the cache: answer without asking OSS.
-        let cached: Inode? = state.withLock { s in
+        let (cached, listed, load): (Inode?, ListAhead.Listed?, ListAhead.Load?) = state.withLock { s in
             for key in [dirKey, fileKey] {
                 if let ino = s.table.ino(forKey: key), var node = s.table[ino], now - node.validatedAt < config.entryTimeout {
                     node.lookups += 1
                     s.table[ino] = node
-                    return node
+                    return (node, nil, nil)
                 }
             }
+            guard config.listAhead else { return (nil, nil, nil) }
+            let (listed, load) = s.listAhead.take(dir.key, name, now: now, ttl: config.entryTimeout)
+            return (nil, listed, load)
+        }
+        if let load { startListAhead(load) }
+        if let cached { return .success(entry(cached)) }
+        switch listed {
+        case .object(let o)?:
+            let info = ObjectInfo(key: o.key, size: o.size, etag: o.etag, lastModified: o.lastModified, type: o.type)
+            return .success(entry(remember(fileKey: fileKey, info: info, lookups: 1, listed: true)))
+        case .directory?:
+            return .success(entry(remember(directoryKey: dirKey, lookups: 1)))
+        case nil:
+            if let until = state.withLock({ $0.negative[fileKey] }), until > now { return .failure(.notFound) }
             return nil
         }
-        if let cached { return entry(cached) }
-        if let until = state.withLock({ $0.negative[fileKey] }), until > now { throw .notFound }
+    }
+
+    public func lookup(parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
+        let dir = try inode(parent)
+        guard dir.kind == .directory else { throw .notDirectory }
+        try Self.validName(name)
+        if let known = cachedLookup(parent: parent, name: name) { return try known.get() }
+        let fileKey = dir.key + name
+        let dirKey = fileKey + "/"
+        if config.listAhead, let load = state.withLock({ $0.listAhead.miss(dir.key, name, now: clock.now()) }) {
+            startListAhead(load)
+        }
 
         // The object first (files are most lookups: one request each), then anything
         // under name/ (a directory, or nothing).
@@ -195,7 +226,8 @@ public final class VFS: Sendable {
 
     /// The attributes when still fresh (no I/O needed), else nil.
     public func cachedAttributes(_ ino: InodeNumber) -> (FileAttributes, timeout: Double)? {
-        guard let node = try? inode(ino), node.kind == .directory || clock.now() - node.validatedAt < config.attrTimeout
+        guard let node = try? inode(ino),
+            node.kind == .directory || (!node.fromListing && clock.now() - node.validatedAt < config.attrTimeout)
         else { return nil }
         return (node.attributes, config.attrTimeout)
     }

@@ -94,6 +94,9 @@ public struct VFSConfig: Sendable {
     /// How often pending appends are sent (0: only when a part's worth is pending, at
     /// fsync and at close).
     public var appendFlushInterval = 1.0
+    /// Answer lookups from a listing read ahead of them once several in a directory
+    /// had to ask OSS (see ListAhead).
+    public var listAhead = true
     public init() {}
 }
 

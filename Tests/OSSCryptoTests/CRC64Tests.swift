@@ -98,6 +98,34 @@ import Testing
         }
     }
 
+    /// Folding (PCLMULQDQ, 256 bytes and more) against the bitwise reference, at every
+    /// length around the 128-byte block and fold thresholds, from random registers.
+    @Test func foldingEqualsTheBitwiseLoopAtEveryLength() {
+        #expect(CRC64.folds || !Self.x86, "this x86-64 CPU should fold")
+        var rng = SystemRandomNumberGenerator()
+        let data = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var lengths = Array(0...1100)
+        lengths += [4095, 4096, 4097, 65_536, 65_537, 70_000]
+        for n in lengths {
+            let start = Int.random(in: 0..<16, using: &rng)  // unaligned too
+            let piece = data[start..<min(data.count, start + n)]
+            #expect(CRC64.checksum(piece) == Self.bytewise(Array(piece)), "length \(piece.count)")
+        }
+        // Continuing from a non-trivial CRC (the register joins the first lane).
+        var crc = CRC64()
+        crc.update(data[..<33])
+        crc.update(data[33..<40_033])
+        #expect(crc.value == Self.bytewise(Array(data[..<40_033])))
+    }
+
+    static var x86: Bool {
+        #if arch(x86_64)
+        true
+        #else
+        false
+        #endif
+    }
+
     /// The textbook one-byte-at-a-time loop, as an independent reference.
     static func bytewise(_ data: [UInt8]) -> UInt64 {
         var crc: UInt64 = ~0

@@ -77,6 +77,46 @@ def test_ten_thousand_entries_listed_with_pages_not_heads(env):
         assert 10 <= len(lists) <= 12, f"{len(lists)} LIST requests"
 
 
+def test_files_read_by_name_are_looked_up_from_a_listing(env):
+    put_all(env.bucket, [(f"ahead/d/f{i:05d}", b"%d" % i) for i in range(3000)])
+    with env.mounted("ahead/") as mnt:
+        before = len(env.requests())
+        for i in range(3000):  # by name, as a data loader does: no readdir
+            with open(os.path.join(mnt, "d", f"f{i:05d}"), "rb") as f:
+                assert f.read() == b"%d" % i
+        made = env.requests()[before:]
+        heads = [r for r in made if r["op"] == "headObject"]
+        lists = [r for r in made if r["op"] == "listObjectsV2"]
+        assert len(heads) <= 50, f"{len(heads)} HEADs for 3000 files"
+        assert 2 <= len(lists) <= 8, f"{len(lists)} LIST requests"
+    with env.mounted("ahead/", "list_ahead=0") as mnt:
+        before = len(env.requests())
+        for i in range(20):
+            assert open(os.path.join(mnt, "d", f"f{i:05d}"), "rb").read() == b"%d" % i
+        made = env.requests()[before:]
+        assert len([r for r in made if r["op"] == "headObject" and r["key"].startswith("ahead/d/f")]) == 20
+
+
+def test_a_listed_executable_keeps_its_mode_from_metadata(env):
+    put_all(env.bucket, [(f"exe/a{i:02d}", b"data") for i in range(60)])
+    env.bucket.put_object("exe/z.sh", b"#!/bin/sh\necho ran\n", headers={"x-oss-meta-mode": str(0o100755)})
+    with env.mounted("exe/") as mnt:
+        def heads_for(key):
+            return [r for r in env.requests() if r["op"] == "headObject" and r.get("key") == key]
+        names = iter(range(60))
+
+        def next_stat_was_listed():
+            i = next(names)
+            os.stat(os.path.join(mnt, f"a{i:02d}"))
+            return not heads_for(f"exe/a{i:02d}")
+        # The first lookups ask OSS and start a listing; wait until one is answered from it.
+        assert wait_until(next_stat_was_listed, timeout=30, interval=0)
+        # z.sh's lookup comes from the same listing (no HEAD), which has no metadata: the
+        # kernel asks for its attributes before exec, and gets the mode from OSS.
+        assert subprocess.run([os.path.join(mnt, "z.sh")], capture_output=True, check=True).stdout == b"ran\n"
+        assert os.stat(os.path.join(mnt, "z.sh")).st_mode & 0o777 == 0o755
+
+
 @pytest.fixture(scope="module")
 def gib(env):
     """A 1 GiB object and the same bytes in a local file."""

@@ -229,6 +229,12 @@ def test_user_xattrs_round_trip_and_persist(env):
         with pytest.raises(OSError) as info:
             os.setxattr(path, "trusted.x", b"1")
         assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
+        # Namespaces other than user. are not supported, as the docs say: ls -l
+        # then stops asking for security.selinux and ACLs on this mount.
+        for name in ("security.selinux", "system.posix_acl_access"):
+            with pytest.raises(OSError) as info:
+                os.getxattr(path, name)
+            assert info.value.errno == errno.ENOTSUP, name
         # The attr tools users reach for.
         subprocess.run(["setfattr", "-n", "user.label", "-v", "cats and dogs", path], check=True)
         got = subprocess.run(["getfattr", "-n", "user.label", "--only-values", path], check=True,
