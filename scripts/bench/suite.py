@@ -368,7 +368,7 @@ def summary(values):
 # ---- driver -------------------------------------------------------------------
 
 #: A run longer than this is not repeated (slow peers would blow the 30-minute budget).
-REPEAT_LIMIT_S = 90
+REPEAT_LIMIT_S = 30
 
 
 def run_workload(m, fn, server, runs, base):
