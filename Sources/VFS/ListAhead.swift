@@ -104,6 +104,7 @@ struct ListAhead: Sendable {
         defer { directories[directory] = d }
         guard d.loading else { return }
         d.loading = false
+        d.misses = 0  // lookups that missed while it loaded do not start another at once
         guard load.generation == generation else { return }
         for p in page.commonPrefixes where p.count > directory.count + 1 {
             d.entries[String(p.dropFirst(directory.count).dropLast())] = (.directory, now)

@@ -28,6 +28,7 @@ private func name(_ i: Int) -> String { "f" + String(repeating: "0", count: 5 - 
         #expect(load?.request.startAfter == "d/b" && load?.request.prefix == "d/" && load?.request.maxKeys == 4)
         #expect(la.miss("d/", "c", now: 0) == nil)  // one listing at a time
         la.loaded(load!, page(["c", "d", "e", "f"], in: "d/", token: "t1"), now: 1)
+        #expect(la.miss("d/", "zz", now: 1) == nil)  // misses while it loaded do not count
         #expect(la.take("d/", "c", now: 2, ttl: 10).0 == .object(summary("d/c")))
         #expect(la.take("d/", "c", now: 2, ttl: 10).0 == nil)  // used up
         #expect(la.take("d/", "d", now: 2, ttl: 10).1 == nil)  // half a page left
