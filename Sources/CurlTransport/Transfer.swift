@@ -53,7 +53,9 @@ final class Transfer: @unchecked Sendable {
         guard let colon = line.firstIndex(of: 0x3A) else { return }
         var start = colon + 1, end = line.count
         while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
-        while end > start, [0x0D, 0x0A, 0x20, 0x09].contains(line[end - 1]) { end -= 1 }
+        while end > start, line[end - 1] == 0x0D || line[end - 1] == 0x0A || line[end - 1] == 0x20 || line[end - 1] == 0x09 {
+            end -= 1
+        }
         headers.add(String(decoding: line[..<colon], as: UTF8.self), String(decoding: line[start..<end], as: UTF8.self))
     }
 

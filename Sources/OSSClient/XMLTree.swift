@@ -26,19 +26,24 @@ public struct XMLNode: Sendable {
     public static func escape(_ s: String) -> String {
         // Most keys and values need nothing: one byte scan, no copy.
         if !s.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) { return s }
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
+        appendEscaped(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `s` as XML text, appended to `bytes` (the five predefined entities).
+    public static func appendEscaped(_ s: String, to bytes: inout [UInt8]) {
+        for b in s.utf8 {
+            switch b {
+            case 0x26: bytes += "&amp;".utf8
+            case 0x3C: bytes += "&lt;".utf8
+            case 0x3E: bytes += "&gt;".utf8
+            case 0x22: bytes += "&quot;".utf8
+            case 0x27: bytes += "&apos;".utf8
+            default: bytes.append(b)
             }
         }
-        return out
     }
 }
 

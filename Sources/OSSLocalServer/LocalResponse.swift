@@ -66,16 +66,7 @@ struct XMLDoc {
     }
     mutating func element(_ name: String, _ value: String) {
         open(name)
-        for b in value.utf8 {
-            switch b {
-            case 0x26: bytes += "&amp;".utf8
-            case 0x3C: bytes += "&lt;".utf8
-            case 0x3E: bytes += "&gt;".utf8
-            case 0x22: bytes += "&quot;".utf8
-            case 0x27: bytes += "&apos;".utf8
-            default: bytes.append(b)
-            }
-        }
+        XMLNode.appendEscaped(value, to: &bytes)
         close(name)
     }
 }

@@ -136,6 +136,13 @@ struct ListAhead: Sendable {
     }
 }
 
+extension ObjectInfo {
+    /// What a listing says of an object (no user metadata).
+    init(listed o: ObjectSummary) {
+        self.init(key: o.key, size: o.size, etag: o.etag, lastModified: o.lastModified, type: o.type)
+    }
+}
+
 extension VFS {
     /// Lists one page for `ListAhead` in the background; lookups find its names.
     func startListAhead(_ load: ListAhead.Load) {

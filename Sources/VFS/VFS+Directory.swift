@@ -117,9 +117,7 @@ extension VFS {
                 // resolves ".." itself and ignores it).
                 node = try inode(index == 0 ? d.ino : InodeTable.rootIno)
             } else if let info = e.info {
-                node = remember(fileKey: e.key, info: ObjectInfo(key: info.key, size: info.size, etag: info.etag,
-                                                                 lastModified: info.lastModified, type: info.type),
-                                lookups: 0, listed: true)
+                node = remember(fileKey: e.key, info: ObjectInfo(listed: info), lookups: 0, listed: true)
             } else {
                 node = remember(directoryKey: e.key, lookups: 0)
             }

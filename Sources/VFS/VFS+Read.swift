@@ -15,17 +15,14 @@ extension VFS {
     public func open(_ ino: InodeNumber, writable: Bool, truncate: Bool = false) async throws(VFSError)
         -> (handle: UInt64, keepCache: Bool)
     {
-        var node = try inode(ino)
+        let node = try inode(ino)
         guard node.kind != .directory else { throw .isDirectory }
         if writable { return (try await openForWrite(node, truncate: truncate), false) }
-        var keepCache = config.keepCache
-        if config.closeToOpen || clock.now() - node.validatedAt >= config.attrTimeout {
-            guard let info = try await headIfExists(node.key) else { throw .notFound }
-            // A changed object must not be served from the kernel's page cache.
-            if info.etag != node.etag { keepCache = false }
-            node = remember(fileKey: node.key, info: info, lookups: 0)
-        }
-        return (readHandle(node), keepCache)
+        if let ready = openWithoutIO(ino) { return ready }
+        guard let info = try await headIfExists(node.key) else { throw .notFound }
+        // A changed object must not be served from the kernel's page cache.
+        let fresh = remember(fileKey: node.key, info: info, lookups: 0)
+        return (readHandle(fresh), config.keepCache && info.etag == node.etag)
     }
 
     /// `open` for reading when it needs no request (attributes fresh, no

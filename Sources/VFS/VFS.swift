@@ -150,29 +150,28 @@ public final class VFS: Sendable {
         let fileKey = dir.key + name
         let dirKey = fileKey + "/"
         let now = clock.now()
-        let (cached, listed, load): (Inode?, ListAhead.Listed?, ListAhead.Load?) = state.withLock { s in
+        let (cached, listed, load, absent): (Inode?, ListAhead.Listed?, ListAhead.Load?, Bool) = state.withLock { s in
             for key in [dirKey, fileKey] {
                 if let ino = s.table.ino(forKey: key), var node = s.table[ino], now - node.validatedAt < config.entryTimeout {
                     node.lookups += 1
                     s.table[ino] = node
-                    return (node, nil, nil)
+                    return (node, nil, nil, false)
                 }
             }
-            guard config.listAhead else { return (nil, nil, nil) }
-            let (listed, load) = s.listAhead.take(dir.key, name, now: now, ttl: config.entryTimeout)
-            return (nil, listed, load)
+            var listed: ListAhead.Listed?, load: ListAhead.Load?
+            if config.listAhead { (listed, load) = s.listAhead.take(dir.key, name, now: now, ttl: config.entryTimeout) }
+            let absent = listed == nil && (s.negative[fileKey].map { $0 > now } ?? false)
+            return (nil, listed, load, absent)
         }
         if let load { startListAhead(load) }
         if let cached { return .success(entry(cached)) }
         switch listed {
         case .object(let o)?:
-            let info = ObjectInfo(key: o.key, size: o.size, etag: o.etag, lastModified: o.lastModified, type: o.type)
-            return .success(entry(remember(fileKey: fileKey, info: info, lookups: 1, listed: true)))
+            return .success(entry(remember(fileKey: fileKey, info: ObjectInfo(listed: o), lookups: 1, listed: true)))
         case .directory?:
             return .success(entry(remember(directoryKey: dirKey, lookups: 1)))
         case nil:
-            if let until = state.withLock({ $0.negative[fileKey] }), until > now { return .failure(.notFound) }
-            return nil
+            return absent ? .failure(.notFound) : nil
         }
     }
 
