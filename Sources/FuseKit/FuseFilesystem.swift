@@ -59,6 +59,8 @@ public protocol FuseFilesystem: Sendable {
     /// `flags`: RENAME_NOREPLACE (1), RENAME_EXCHANGE (2).
     func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError)
     func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry
+    /// mknod of a regular file (other node types are refused before this is called).
+    func mknod(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry
     func unlink(parent: UInt64, name: String) async throws(FuseError)
     func rmdir(parent: UInt64, name: String) async throws(FuseError)
 }
@@ -95,6 +97,7 @@ extension FuseFilesystem {
     public func listxattr(_ ino: UInt64) async throws(FuseError) -> [String] { [] }
     public func removexattr(_ ino: UInt64, name: String) async throws(FuseError) { throw FuseError(ENOTSUP) }
     public func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
+    public func mknod(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
     public func unlink(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
     public func rmdir(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
 }

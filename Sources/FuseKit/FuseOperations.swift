@@ -148,9 +148,9 @@ enum FuseOperations {
             if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
                 var now = timespec()
                 clock_gettime(CLOCK_REALTIME, &now)
-                changes.mtime = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+                changes.mtime = (Int64(now.tv_sec), Int32(now.tv_nsec))
             } else if toSet & FUSE_SET_ATTR_MTIME != 0 {
-                changes.mtime = Double(a.st_mtim.tv_sec) + Double(a.st_mtim.tv_nsec) / 1e9
+                changes.mtime = (Int64(a.st_mtim.tv_sec), Int32(a.st_mtim.tv_nsec))
             }
             let fh = fi?.pointee.fh
             let requested = changes
@@ -220,8 +220,17 @@ enum FuseOperations {
                 r.error(0)
             }
         }
-        // Device nodes and FIFOs have no object form; hard links neither.
-        ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, ENOTSUP) }
+        // Regular files only: device nodes and FIFOs have no object form; hard links neither.
+        ops.mknod = { req, parent, name, mode, _ in
+            guard mode & S_IFMT == S_IFREG else {
+                fuse_reply_err(req, ENOTSUP)
+                return
+            }
+            let n = String(cString: name!)
+            FuseOperations.serve(req) { r, fs throws(FuseError) in
+                r.entry(try await fs.mknod(parent: parent, name: n, mode: UInt32(mode) & 0o7777))
+            }
+        }
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         return ops
     }

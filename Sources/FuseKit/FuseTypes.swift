@@ -123,7 +123,8 @@ public struct FuseStatfs: Sendable {
     public var blocksFree: UInt64 = 1 << 30
     public var files: UInt64 = 1 << 30
     public var filesFree: UInt64 = 1 << 30
-    public var nameMax: UInt64 = 1023
+    /// NAME_MAX: the one name-length rule of lookup, create and listing.
+    public var nameMax: UInt64 = 255
     public init() {}
 }
 
@@ -140,9 +141,10 @@ public struct FuseSetAttributes: Sendable {
     public var mode: UInt32?
     public var uid: UInt32?
     public var gid: UInt32?
-    /// Seconds since the epoch.
-    public var mtime: Double?
-    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Double? = nil) {
+    /// Seconds and nanoseconds since the epoch (no rounding through a double).
+    public var mtime: (seconds: Int64, nanoseconds: Int32)?
+    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil,
+                mtime: (seconds: Int64, nanoseconds: Int32)? = nil) {
         self.size = size
         self.mode = mode
         self.uid = uid

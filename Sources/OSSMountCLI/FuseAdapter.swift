@@ -120,7 +120,8 @@ struct FuseAdapter: FuseFilesystem {
     func setattr(_ ino: UInt64, _ c: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
         -> (FuseAttributes, timeout: Double)
     {
-        let change = AttributeChange(size: c.size, mode: c.mode, uid: c.uid, gid: c.gid, mtime: c.mtime)
+        let change = AttributeChange(size: c.size, mode: c.mode, uid: c.uid, gid: c.gid,
+                                     mtime: c.mtime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) })
         let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, change, handle: handle) }
         return (Self.attributes(a), vfs.attributeTimeout)
     }
@@ -158,6 +159,10 @@ struct FuseAdapter: FuseFilesystem {
         Self.entry(try await run { () async throws(VFSError) in try await vfs.mkdir(parent: parent, name: name, mode: mode) })
     }
 
+    func mknod(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry {
+        Self.entry(try await run { () async throws(VFSError) in try await vfs.mknod(parent: parent, name: name, mode: mode) })
+    }
+
     func unlink(parent: UInt64, name: String) async throws(FuseError) {
         try await run { () async throws(VFSError) in try await vfs.unlink(parent: parent, name: name) }
     }
@@ -172,7 +177,7 @@ struct FuseAdapter: FuseFilesystem {
 
     func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }
 
-    func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }
+    func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }  // nameMax 255: VFS.validName's rule
 }
 
 extension ReadData: FuseReadBuffer {}

@@ -37,6 +37,9 @@ public struct MountConfig: Sendable {
     public var stagingMax = 0
     public var ignoreFsync = false
     public var seekableWrites = true
+    /// Bytes of one streamed file kept for seek-backs (nil: the smaller of 4 GiB and a
+    /// quarter of the staging directory's free space).
+    public var seekableMax: Int?
     public var listAhead = true
     public var xattr = true
     public var appendMode = false
@@ -71,6 +74,7 @@ public struct MountConfig: Sendable {
             ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
             ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
             ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)),
+            ("seekable_max", seekableMax.map { "\($0)" } ?? "auto"),
             ("list_ahead", flag(listAhead)), ("xattr", flag(xattr)), ("append_mode", flag(appendMode)),
             ("append_flush_interval", "\(appendFlushInterval)"), ("umask", String(umask, radix: 8)),
             ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
@@ -189,6 +193,7 @@ public struct MountConfig: Sendable {
         case "staging_max": stagingMax = try Self.size(name, value)
         case "ignore_fsync": ignoreFsync = try Self.bool(name, value)
         case "seekable_writes": seekableWrites = try Self.bool(name, value)
+        case "seekable_max": seekableMax = try Self.size(name, value)
         case "list_ahead": listAhead = try Self.bool(name, value)
         case "xattr": xattr = try Self.bool(name, value)
         case "no_xattr", "noxattr": xattr = !(try Self.bool(name, value))

@@ -139,6 +139,7 @@ enum Mounter {
         v.stagingMax = UInt64(config.stagingMax)
         v.ignoreFsync = config.ignoreFsync
         v.seekableWrites = config.seekableWrites
+        v.seekableMax = config.seekableMax.map { UInt64($0) }
         v.listAhead = config.listAhead
         v.xattr = config.xattr
         v.appendMode = config.appendMode

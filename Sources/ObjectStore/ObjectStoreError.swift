@@ -30,6 +30,39 @@ public enum ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertibl
         return nil
     }
 
+    /// What the failure means, in the vocabulary the VFS decides on: the OSS code
+    /// strings are matched here and nowhere else.
+    public var kind: Kind {
+        guard case .service(let e) = self else {
+            if case .credentials = self { return .denied }
+            return .other
+        }
+        switch e.code {
+        case "NoSuchKey": return .notFound
+        case "SymlinkTargetNotExist": return .symlinkTargetMissing
+        case "PreconditionFailed": return .preconditionFailed
+        case "PositionNotEqualToLength": return .positionMismatch
+        case "ObjectNotAppendable": return .notAppendable
+        case "FileAlreadyExists": return .exists
+        case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "SecurityTokenExpired":
+            return .denied
+        default: return .other
+        }
+    }
+
+    public enum Kind: Sendable, Equatable {
+        case notFound
+        /// HEAD or GET of a symlink whose target does not exist (the link itself does).
+        case symlinkTargetMissing
+        case preconditionFailed
+        /// An append at a position that is not the object's length.
+        case positionMismatch
+        case notAppendable
+        case exists
+        case denied
+        case other
+    }
+
     public var httpStatus: Int? {
         if case .service(let e) = self { return e.status }
         return nil

@@ -51,6 +51,9 @@ public final class FaultInjectingClient: ObjectClient {
 
     public func setRules(_ rules: [FaultRule]) { state.withLock { $0.rules = rules } }
 
+    /// Drops the faults queued by `failNext` that no call took.
+    public func clearQueued() { state.withLock { $0.queued.removeAll() } }
+
     public var faultsInjected: Int { state.withLock { $0.injected } }
 
     /// SplitMix64: tiny, fast and good enough to pick faults reproducibly.

@@ -82,7 +82,7 @@ final class AppendUpload: Sendable {
         let result: AppendResult
         do {
             result = try await client.appendObject(key, position: position, body: body, options: opts, previousCRC: crc)
-        } catch let e as ObjectStoreError where first && (e.code == "ObjectNotAppendable" || e.code == "PositionNotEqualToLength") {
+        } catch let e as ObjectStoreError where first && (e.kind == .notAppendable || e.kind == .positionMismatch) {
             // A new (or truncated) file over an existing object: this file replaces it.
             try await client.deleteObject(key)
             result = try await client.appendObject(key, position: 0, body: body, options: opts, previousCRC: crc)

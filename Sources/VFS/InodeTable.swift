@@ -20,6 +20,9 @@ struct Inode: Sendable {
     /// owner are the defaults until a HEAD fetches them (getattr asks OSS, so the
     /// kernel's GETATTR before an exec of a file without an x bit sees its real mode).
     var fromListing = false
+    /// The ETag of the object whose bytes the kernel may hold in its page cache (the
+    /// last open's): an open keeps that cache only when the ETag is still this one.
+    var pageCacheETag: ETag?
 }
 
 struct InodeTable: Sendable {
@@ -39,6 +42,14 @@ struct InodeTable: Sendable {
     }
 
     func ino(forKey key: String) -> InodeNumber? { byKey[key] }
+
+    /// The number plain readdir shows for a name with no inode: FNV-1a of the key with
+    /// the top bit set, which allocated numbers (counting up from 2) never reach.
+    static func unlistedIno(_ key: String) -> InodeNumber {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h | (1 << 63)
+    }
 
     var count: Int { inodes.count }
 
@@ -70,7 +81,8 @@ struct InodeTable: Sendable {
             byKey[old] = nil
             byKey[new] = ino  // a replaced destination's inode loses its key
             inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
-                                validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing)
+                                validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing,
+                                pageCacheETag: node.pageCacheETag)
         }
     }
 

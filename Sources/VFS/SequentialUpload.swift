@@ -19,6 +19,8 @@ final class SequentialUpload: Sendable {
     let concurrency: Int
     /// Makes the staging file that keeps a copy of uploaded parts (nil: keep none).
     let makeSpill: (@Sendable () throws(VFSError) -> StagingFile)?
+    /// Most bytes the spill keeps; a part past it drops the spill (seek-backs: ENOTSUP).
+    let spillLimit: UInt64
 
     private struct State {
         var planner: UploadPlanner
@@ -62,8 +64,9 @@ final class SequentialUpload: Sendable {
     private let gate = AsyncGate()
 
     init(client: ObjectClient, key: String, options: @escaping @Sendable () -> WriteOptions, partSize: Int, concurrency: Int,
-         pool: BufferPool, makeSpill: (@Sendable () throws(VFSError) -> StagingFile)? = nil) {
+         pool: BufferPool, makeSpill: (@Sendable () throws(VFSError) -> StagingFile)? = nil, spillLimit: UInt64 = .max) {
         self.makeSpill = makeSpill
+        self.spillLimit = spillLimit
         self.client = client
         self.key = key
         self.options = options
@@ -73,6 +76,9 @@ final class SequentialUpload: Sendable {
     }
 
     var size: UInt64 { state.withLock { $0.planner.written } }
+
+    /// A multipart upload is under way (it took its metadata when it began).
+    var isMultipart: Bool { state.withLock { $0.uploadId != nil && $0.completed == nil } }
 
     /// Upload options: the configured ones over a continued object's own metadata.
     private func currentOptions() -> WriteOptions { options().keeping(state.withLock { $0.baseOptions }) }
@@ -87,44 +93,57 @@ final class SequentialUpload: Sendable {
         }
     }
 
-    /// Appends `bytes` at `offset`; false when the write is not at the end.
+    /// Appends `bytes` at `offset`; false when the write is not at the end. A write that
+    /// fails (a part that could not start, a continuation that could not be copied) fails
+    /// the upload for good: its bytes are not all anywhere, so no later close may store
+    /// what is left (that would be a truncated object that looks whole).
     func write(offset: UInt64, bytes: [UInt8]) async throws -> Bool {
         try await gate.run { () async throws -> Bool in
             if let e = state.withLock({ $0.failed }) { throw e }
             if state.withLock({ $0.retired }) { return false }
-            if let done = state.withLock({ $0.completed }) {
-                // More bytes after an fsync completed the upload: continue the object.
-                guard offset == size else { return false }
-                try await seed(size: size, etag: done.etag)
+            do {
+                return try await append(offset: offset, bytes: bytes)
+            } catch {
+                state.withLock { $0.failed = error }
+                await abort()
+                throw error
             }
-            let actions = state.withLock { s in
-                s.dirty = true
-                return s.planner.write(offset: offset, count: bytes.count)
-            }
-            var consumed = 0
-            for action in actions {
-                switch action {
-                case .notSequential:
-                    return false
-                case .buffer(let n):
-                    let current = try await currentBuffer()
-                    let start = state.withLock { s in
-                        defer { s.fill += n }
-                        return s.fill
-                    }
-                    // Safety: the planner never puts more than a part's size into a part, and
-                    // `current` has the part's size; [consumed, consumed+n) lies inside `bytes`.
-                    bytes.withUnsafeBytes { src in
-                        UnsafeMutableRawBufferPointer(rebasing: current.memory[start..<(start + n)])
-                            .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[consumed..<(consumed + n)]))
-                    }
-                    consumed += n
-                case .uploadPart(let number):
-                    try await startPart(number)
-                }
-            }
-            return true
         }
+    }
+
+    private func append(offset: UInt64, bytes: [UInt8]) async throws -> Bool {
+        if let done = state.withLock({ $0.completed }) {
+            // More bytes after an fsync completed the upload: continue the object.
+            guard offset == size else { return false }
+            try await seed(size: size, etag: done.etag)
+        }
+        let actions = state.withLock { s in
+            s.dirty = true
+            return s.planner.write(offset: offset, count: bytes.count)
+        }
+        var consumed = 0
+        for action in actions {
+            switch action {
+            case .notSequential:
+                return false
+            case .buffer(let n):
+                let current = try await currentBuffer()
+                let start = state.withLock { s in
+                    defer { s.fill += n }
+                    return s.fill
+                }
+                // Safety: the planner never puts more than a part's size into a part, and
+                // `current` has the part's size; [consumed, consumed+n) lies inside `bytes`.
+                bytes.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(rebasing: current.memory[start..<(start + n)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[consumed..<(consumed + n)]))
+                }
+                consumed += n
+            case .uploadPart(let number):
+                try await startPart(number)
+            }
+        }
+        return true
     }
 
     private func currentBuffer() async throws -> PooledBuffer {
@@ -190,6 +209,7 @@ final class SequentialUpload: Sendable {
     /// the spill is dropped and a later seek back gets ENOTSUP.
     private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, in file: StagingFile) {
         do {
+            if offset + UInt64(bytes.count) > spillLimit { throw VFSError.noSpace }
             try file.writeThrough(offset: offset, raw: bytes)
         } catch {
             state.withLock { s in
@@ -211,17 +231,13 @@ final class SequentialUpload: Sendable {
 
     /// Makes the object whole on OSS: PutObject for a small file, else the last part and
     /// Complete. Called at every close of a descriptor (a shell's `>` closes a dup before
-    /// writing), so a small file stays open for more writes and is PUT again if they come;
-    /// a completed multipart upload is final. On failure the multipart upload is aborted
-    /// and the error returned. Nil when there was nothing new to upload.
-    ///
-    /// A close before any byte was written (`dd` and shells close a duplicate descriptor
-    /// before writing) uploads nothing unless `final`: an empty object must not stand in
-    /// for a file about to be written. The last close (release) creates it.
-    func finish(final: Bool = false) async throws -> WriteResult? {
+    /// writing: that close stores the file empty, as it then is), so a small file stays
+    /// open for more writes and is PUT again if they come; a completed multipart upload
+    /// is final. On failure the multipart upload is aborted and the error returned. Nil
+    /// when there was nothing new to upload.
+    func finish() async throws -> WriteResult? {
         try await gate.run { () async throws -> WriteResult? in
             if !state.withLock({ $0.dirty }) { return nil }
-            if !final && state.withLock({ $0.planner.written == 0 }) { return nil }
             do {
                 if let e = state.withLock({ $0.failed }) { throw e }
                 if state.withLock({ $0.planner.partsStarted == 0 }) {

@@ -42,6 +42,15 @@ final class StagingFile: Sendable {
     private let budget: StagingBudget
     private let state = Mutex<(size: UInt64, dirty: Bool)>((0, true))
 
+    /// The default bound on a streamed file's copy kept for seek-backs: the smaller of
+    /// 4 GiB and a quarter of the staging directory's free space, so a checkpoint of any
+    /// size never fills the disk (past it, a seek back gets ENOTSUP).
+    static func defaultSeekableLimit(directory: String) -> UInt64 {
+        var st = statvfs()
+        guard statvfs(directory, &st) == 0 else { return 0 }
+        return min(4 << 30, UInt64(st.f_bavail) * UInt64(st.f_frsize) / 4)
+    }
+
     init(directory: String, budget: StagingBudget) throws(VFSError) {
         self.budget = budget
         var template = Array((directory + "/ossmount-staging-XXXXXX").utf8CString)

@@ -50,16 +50,17 @@ extension VFS {
             state.withLock { $0.directories[handle]?.next = nil }  // the next readdir asks again
             throw VFSError(error)
         }
-        // Directories first within a page, so a name that is both a file and a
-        // directory shows as the directory (its children stay reachable).
+        // Files first within a page, so a name that is both a file and a directory shows
+        // as the file, as lookup answers (its children are then not reachable here). Names
+        // a directory entry cannot have ("", ".", "..", over 255 bytes) are not shown.
         var fresh: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
+        for o in page.objects where o.key != d.key && !isHidden(o.key, etag: o.etag) {
+            let name = String(o.key.dropFirst(d.key.count))
+            if (try? Self.validName(name)) != nil { fresh.append((name, o.type == .symlink ? .symlink : .file, o.key, o)) }
+        }
         for p in page.commonPrefixes {
             let name = String(p.dropFirst(d.key.count).dropLast())
-            if !name.isEmpty { fresh.append((name, .directory, p, nil)) }
-        }
-        for o in page.objects where o.key != d.key {
-            let name = String(o.key.dropFirst(d.key.count))
-            fresh.append((name, o.type == .symlink ? .symlink : .file, o.key, o))
+            if (try? Self.validName(name)) != nil { fresh.append((name, .directory, p, nil)) }
         }
         state.withLock { s in
             guard var h = s.directories[handle] else { return }
@@ -86,7 +87,14 @@ extension VFS {
         var index = Int(offset)
         while true {
             if try addListed(handle, from: &index, plus: plus, add: add) { return }
-            guard try await loadPage(handle) else { return }
+            do {
+                guard try await loadPage(handle) else { return }
+            } catch {
+                // Entries already added are replied (the kernel holds their counts); the
+                // next readdir asks for the page again.
+                if index > Int(offset) { return }
+                throw error
+            }
         }
     }
 
@@ -111,26 +119,30 @@ extension VFS {
         guard let d = state.withLock({ $0.directories[handle] }) else { throw .badHandle }
         while index < d.entries.count {
             let e = d.entries[index]
-            let node: Inode
+            // readdirplus entries count as looked up: the count is taken with the table
+            // update (a FORGET cannot slip in between) and given back if the entry does not
+            // fit. Plain readdir makes no inode (the kernel looks names up itself): a known
+            // inode's number, else a stable one from the key that no inode ever has.
+            let ino: InodeNumber
+            var counted = false
+            var node: Inode?
             if index < 2 {
                 // "." is this directory; ".." is shown with the root's number (the kernel
                 // resolves ".." itself and ignores it).
-                node = try inode(index == 0 ? d.ino : InodeTable.rootIno)
-            } else if let info = e.info {
-                node = remember(fileKey: e.key, info: ObjectInfo(listed: info), lookups: 0, listed: true)
+                ino = index == 0 ? d.ino : InodeTable.rootIno
+                if plus { node = try inode(ino) }
+            } else if plus {
+                let n = if let info = e.info { remember(fileKey: e.key, info: ObjectInfo(listed: info), lookups: 1, listed: true) }
+                    else { remember(directoryKey: e.key, lookups: 1) }
+                (ino, node, counted) = (n.ino, n, true)
             } else {
-                node = remember(directoryKey: e.key, lookups: 0)
+                ino = state.withLock { $0.table.ino(forKey: e.key) } ?? InodeTable.unlistedIno(e.key)
             }
-            let dirEntry = DirectoryEntry(name: e.name, ino: node.ino, kind: e.kind, nextOffset: Int64(index + 1),
-                                          entry: plus ? entry(node) : nil)
-            guard add(dirEntry) else { return true }
-            if plus && index >= 2 {
-                state.withLock { s in
-                    if var n = s.table[node.ino] {
-                        n.lookups += 1
-                        s.table[node.ino] = n
-                    }
-                }
+            let dirEntry = DirectoryEntry(name: e.name, ino: ino, kind: e.kind, nextOffset: Int64(index + 1),
+                                          entry: node.map(entry))
+            guard add(dirEntry) else {
+                if counted { forget(ino, count: 1) }
+                return true
             }
             index += 1
         }

@@ -9,13 +9,13 @@ import ObjectStore
 extension VFS {
     func beginEdit(_ w: WriteHandle, at offset: UInt64) async throws(VFSError) {
         let info = try await editedObject(w)
+        let mode = (try? inode(w.ino))?.attributes.mode ?? config.fileMode
         if offset == info.size && info.type == .appendable {
-            let a = newAppend(key: w.key, existing: info, mode: (try? inode(w.ino))?.attributes.mode ?? config.fileMode,
-                              ino: w.ino)
-            w.target.withLock { $0 = .append(a) }
+            w.set(.appending(newAppend(key: w.key, existing: info, mode: mode, ino: w.ino)))
         } else if offset == info.size && info.type != .symlink {
-            do { try await w.upload.continueObject(info) } catch { throw VFSError(error) }
-            w.target.withLock { $0 = .stream }
+            let upload = newUpload(key: w.key, mode: mode, ino: w.ino)
+            do { try await upload.continueObject(info) } catch { throw VFSError(error) }
+            w.set(.streaming(upload))
         } else {
             _ = try await staged(w)
         }
@@ -24,37 +24,48 @@ extension VFS {
     /// The object a handle edits, as long as it is the one seen at open (else ESTALE);
     /// its content type and metadata are kept when it is rewritten.
     func editedObject(_ w: WriteHandle) async throws(VFSError) -> ObjectInfo {
+        guard case .undecided(let etag, _) = w.phase else { throw .io("edit of a decided handle") }
         let info: ObjectInfo
-        do { info = try await client.headObject(w.key, ifMatch: w.existing?.etag) } catch { throw VFSError(error) }
-        w.preserved.withLock { $0 = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata) }
+        do {
+            info = try await client.headObject(w.key, ifMatch: etag)
+        } catch {
+            // Replaced or removed since the open (a link now, or gone): the file this handle
+            // opened is not there to edit.
+            let e = VFSError(error)
+            throw e == .notFound ? .stale : e
+        }
+        w.state.withLock { $0.preserved = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata) }
         return info
     }
 
     /// The handle's staging file, made at the first need: a copy of the object being
     /// edited, plus whatever the handle wrote that is not in the object yet.
     func staged(_ w: WriteHandle) async throws(VFSError) -> StagingFile {
-        switch w.current {
-        case .staging(let file):
+        switch w.phase {
+        case .staged(let file):
             return file
         case .failed(let e):
             throw e
-        case nil:
+        case .discarded:
+            // Its name was unlinked before anything made a local copy.
+            throw .notSupported
+        case .undecided:
             let info = try await editedObject(w)
             let file = try newStagingFile()
             try await file.fill(from: client, key: w.key, etag: info.etag, size: info.size, chunk: config.prefetchChunkSize)
             file.markClean()
-            w.target.withLock { $0 = .staging(file) }
+            w.set(.staged(file))
             return file
-        case .append(let a):
+        case .appending(let a):
             let (length, etag, pending): (UInt64, ETag?, [UInt8])
             do { (length, etag, pending) = try await a.retire() } catch { throw VFSError(error) }
             return try await stage(w, SequentialUpload.Taken(onOSS: length, spill: nil, offset: length, bytes: pending),
                                    etag: etag)
-        case .stream:
+        case .streaming(let upload):
             let taken: SequentialUpload.Taken?
-            do { taken = try await w.upload.takeBuffered() } catch { throw VFSError(error) }
+            do { taken = try await upload.takeBuffered() } catch { throw VFSError(error) }
             // Parts of new bytes went out and no copy of them was kept (seekable_writes off,
-            // or the staging directory was full).
+            // past seekable_max, or the staging directory was full).
             guard let taken else { throw .notSupported }
             return try await stage(w, taken, etag: (try? inode(w.ino))?.etag)
         }
@@ -73,11 +84,11 @@ extension VFS {
                 try await file.fill(from: client, key: w.key, etag: etag, size: t.onOSS, chunk: config.prefetchChunkSize)
             }
             // Clean only if everything is in the object on OSS already.
-            if t.bytes.isEmpty && t.offset == t.onOSS { file.markClean() }
-            w.target.withLock { $0 = .staging(file) }
+            if t.bytes.isEmpty && t.offset == t.onOSS && w.state.withLock({ $0.stored }) { file.markClean() }
+            w.set(.staged(file))
             return file
         } catch {
-            w.target.withLock { $0 = .failed(error) }
+            w.set(.failed(error))
             throw error
         }
     }

@@ -39,12 +39,21 @@ extension VFS {
     }
 
     func copyObject(_ source: String, to destination: String) async throws {
-        let info = try await client.headObject(source, ifMatch: nil)
+        // Symlink-aware: a link whose target is missing is still copied.
+        guard let info = try await headIfExists(source) else { throw VFSError.notFound }
         if info.type == .appendable { return try await rewriteAppendable(info, to: destination) }
         if info.size <= Self.singleCopyLimit || info.type == .symlink {
             if info.type == .symlink {
+                // The link keeps its text (as rename(2) keeps it): a target under the mount is
+                // resolved again from the link's new directory.
                 let link = try await client.getSymlink(source)
-                _ = try await client.putSymlink(destination, target: link.target,
+                var target = link.target
+                if target.hasPrefix(config.prefix) {
+                    let text = Self.relativeTarget(target, linkKey: source, prefix: config.prefix)
+                    let directory = destination.lastIndex(of: "/").map { String(destination[...$0]) } ?? ""
+                    target = Self.targetKey(text, linkDirectory: directory)
+                }
+                _ = try await client.putSymlink(destination, target: target,
                                                 options: WriteOptions(userMetadata: link.userMetadata))
             } else {
                 _ = try await client.copyObject(from: source, to: destination, directive: .copy, sourceIfMatch: info.etag)
@@ -91,8 +100,75 @@ extension VFS {
     public func rename(parent: InodeNumber, name: String, newParent: InodeNumber, newName: String, noReplace: Bool,
                        exchange: Bool) async throws(VFSError) {
         if exchange { throw .invalidArgument }
-        let (_, key, isDirectory) = try await child(parent, name)
-        let (_, destination) = try target(newParent, newName)
+        let (dir, key) = try target(parent, name)
+        let (newDir, destination) = try target(newParent, newName)
+        // Open writers of the file move with it: each stores what it holds under the old
+        // name first (holding its gate, so no write slips in), then continues at the new one.
+        // Writers register under the key's lock (openForWrite): if one registered after this
+        // snapshot, the set is taken again.
+        var done = false
+        while !done {
+            let moving = writers(of: key).sorted { ObjectIdentifier($0) < ObjectIdentifier($1) }
+            done = try await renameWith(moving, dir: dir, key: key, parent: parent, name: name, newDir: newDir,
+                                        destination: destination, newParent: newParent, newName: newName, noReplace: noReplace)
+        }
+        touchDirectory(dir.ino)
+        touchDirectory(newDir.ino)
+    }
+
+    /// The rename with the gates of `moving` held; false (nothing done) when other writers
+    /// of `key` registered meanwhile.
+    private func renameWith(_ moving: [WriteHandle], dir: Inode, key: String, parent: InodeNumber, name: String,
+                            newDir: Inode, destination: String, newParent: InodeNumber, newName: String,
+                            noReplace: Bool) async throws(VFSError) -> Bool {
+        let locks = [key, key + "/", destination, destination + "/"]
+        return try await creatingEntry(in: newDir) { () async throws(VFSError) -> Bool in
+            try await withGates(moving[...]) { () async throws(VFSError) -> Bool in
+                try await keyLocks.with(locks) { () async throws(VFSError) -> Bool in
+                    guard Set(writers(of: key).map(ObjectIdentifier.init)) == Set(moving.map(ObjectIdentifier.init)) else {
+                        return false
+                    }
+                    for w in moving where w.key == key { try await store(w) }
+                    try await renameLocked(parent: parent, name: name, key: key, newParent: newParent, newName: newName,
+                                           destination: destination, noReplace: noReplace)
+                    guard !moving.isEmpty else { return true }
+                    let info = try await headIfExists(destination)
+                    for w in moving where w.key == key { retarget(w, to: destination, object: info) }
+                    return true
+                }
+            }
+        }
+    }
+
+    /// Runs `body` holding the gates of `handles`, in the order given.
+    private func withGates<T: Sendable>(_ handles: ArraySlice<WriteHandle>, _ body: @Sendable () async throws(VFSError) -> T)
+        async throws(VFSError) -> T
+    {
+        guard let first = handles.first else { return try await body() }
+        let rest = handles.dropFirst()
+        return try await serialized(first) { () async throws(VFSError) -> T in try await withGates(rest, body) }
+    }
+
+    /// A write handle whose file was renamed to `key` (stored there as `object`): a local
+    /// copy stays where it is; anything else continues the object at its new name.
+    private func retarget(_ w: WriteHandle, to key: String, object: ObjectInfo?) {
+        let old = w.phase
+        w.state.withLock { s in
+            s.key = key
+            s.stored = object != nil
+            if case .staged = s.phase { return }
+            s.phase = .undecided(etag: object?.etag, size: object?.size ?? 0)
+        }
+        switch old {
+        case .streaming(let u): u.close()
+        case .appending(let a): a.stop()
+        default: break
+        }
+    }
+
+    private func renameLocked(parent: InodeNumber, name: String, key: String, newParent: InodeNumber, newName: String,
+                              destination: String, noReplace: Bool) async throws(VFSError) {
+        let (_, _, isDirectory) = try await child(parent, name)
         let existing = try? await child(newParent, newName)
         if let existing, noReplace || existing.key == key && existing.isDirectory == isDirectory {
             if noReplace { throw .exists }
@@ -108,12 +184,12 @@ extension VFS {
                 try await renameDirectory(key + "/", to: destination + "/")
             } else {
                 if existing?.isDirectory == true { throw VFSError.isDirectory }
+                unlinkWriters(of: destination)  // a replaced file open for writing is orphaned
                 try await copyObject(key, to: destination)
-                try await client.deleteObject(key)
+                unhide(destination)
+                try await removeObjectLocked(key)
                 rekey(from: key, to: destination, prefix: false)
             }
-        } catch let e as VFSError {
-            throw e
         } catch {
             throw VFSError(error)
         }
@@ -151,17 +227,21 @@ extension VFS {
 
     public func symlink(target: String, parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
         let (dir, key) = try self.target(parent, name)
-        if (try? await child(parent, name)) != nil { throw .exists }
         let targetKey = Self.targetKey(target, linkDirectory: dir.key)
-        do {
-            _ = try await client.putSymlink(key, target: targetKey, options: writeOptions(mode: 0o777))
-            let info = try await client.headObject(key, ifMatch: nil)
-            return entry(remember(fileKey: key, info: ObjectInfo(key: key, size: UInt64(target.utf8.count), etag: info.etag,
-                                                                 lastModified: info.lastModified, type: .symlink),
-                                  lookups: 1))
-        } catch {
-            throw VFSError(error)
-        }
+        let result = try await creatingEntry(in: dir) { () async throws(VFSError) in try await keyLocks.with(key) { () async throws(VFSError) -> WriteResult in
+            if (try? await child(parent, name)) != nil { throw .exists }
+            do {
+                return try await client.putSymlink(key, target: targetKey, options: writeOptions(key: "", mode: 0o777))
+            } catch {
+                throw VFSError(error)
+            }
+        } }
+        // Not looked up again: HEAD follows the link, and its target need not exist.
+        unhide(key)
+        touchDirectory(dir.ino)
+        return entry(remember(fileKey: key, info: ObjectInfo(key: key, size: UInt64(target.utf8.count), etag: result.etag,
+                                                             lastModified: wallTimestamp(), type: .symlink),
+                              lookups: 1))
     }
 
     /// A relative link target resolved against the link's directory into a key; an absolute

@@ -9,6 +9,9 @@ struct FileHandle: Sendable {
     let etag: ETag?
     let size: UInt64
     let reader: PrefetchingReader
+    /// A write handle of the same file holding a local copy (a pending truncate or
+    /// edit): reads come from it, as this mount has the file.
+    let local: WriteHandle?
 }
 
 extension VFS {
@@ -17,29 +20,51 @@ extension VFS {
     {
         let node = try inode(ino)
         guard node.kind != .directory else { throw .isDirectory }
+        // Reached through a name that was removed or replaced since the kernel looked it
+        // up: the file it named is gone (another file may have its key now).
+        guard isBound(node) else { throw .stale }
         if writable { return (try await openForWrite(node, truncate: truncate), false) }
         if let ready = openWithoutIO(ino) { return ready }
-        guard let info = try await headIfExists(node.key) else { throw .notFound }
+        let open = writers(of: ino)
+        if let local = open.first(where: { $0.stagingFile != nil }) { return (readHandle(node, local: local), false) }
+        guard let info = try await headIfExists(node.key) else {
+            // Created here, not stored yet: empty until its writer closes.
+            if !open.isEmpty { return (readHandle(node, size: 0), false) }
+            throw .notFound
+        }
         // A changed object must not be served from the kernel's page cache.
         let fresh = remember(fileKey: node.key, info: info, lookups: 0)
-        return (readHandle(fresh), config.keepCache && info.etag == node.etag)
+        return (readHandle(fresh, size: info.size), keepPageCache(ino, etag: info.etag) && open.isEmpty)
     }
 
     /// `open` for reading when it needs no request (attributes fresh, no
-    /// `close_to_open`), else nil.
+    /// `close_to_open`, nobody writing it here), else nil.
     public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
         guard !config.closeToOpen, let node = try? inode(ino), node.kind != .directory,
-            clock.now() - node.validatedAt < config.attrTimeout
+            clock.now() - node.validatedAt < config.attrTimeout, writers(of: ino).isEmpty, isBound(node)
         else { return nil }
-        return (readHandle(node), config.keepCache)
+        return (readHandle(node), node.etag.map { keepPageCache(ino, etag: $0) } ?? false)
     }
 
-    private func readHandle(_ node: Inode) -> UInt64 {
+    /// Whether the kernel may keep the pages it has of `ino`: only if they came from the
+    /// object it is now (`etag`). Either way its pages are of `etag` from here on.
+    func keepPageCache(_ ino: InodeNumber, etag: ETag) -> Bool {
+        state.withLock { s in
+            guard var n = s.table[ino] else { return false }
+            let keep = n.pageCacheETag == etag
+            n.pageCacheETag = etag
+            s.table[ino] = n
+            return keep && config.keepCache
+        }
+    }
+
+    private func readHandle(_ node: Inode, size: UInt64? = nil, local: WriteHandle? = nil) -> UInt64 {
         let ino = node.ino
-        let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: node.attributes.size,
+        let size = size ?? node.attributes.size
+        let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: size,
                                        chunkSize: config.prefetchChunkSize, maxWindow: config.prefetchConcurrency,
                                        pool: pool)
-        let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: node.attributes.size, reader: reader)
+        let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: size, reader: reader, local: local)
         return state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
@@ -58,6 +83,12 @@ extension VFS {
         }
         guard let h = state.withLock({ $0.files[handle] }) else { throw .badHandle }
         guard offset >= 0 else { throw .invalidArgument }
+        if let w = h.local, w.stagingFile != nil {
+            let bytes = try await serialized(w) { () async throws(VFSError) -> [UInt8] in
+                try await staged(w).read(offset: UInt64(offset), count: size)
+            }
+            return ReadData(bytes: bytes)
+        }
         logger.trace("read", metadata: ["key": "\(h.key)", "offset": "\(offset)", "size": "\(size)"])
         do {
             return try await h.reader.read(offset: UInt64(offset), size: size)
@@ -74,6 +105,7 @@ extension VFS {
     public func releaseWithoutIO(_ handle: UInt64) -> Bool {
         guard let h = state.withLock({ $0.files.removeValue(forKey: handle) }) else { return false }
         h.reader.close()
+        readerClosed(h.key)
         return true
     }
 

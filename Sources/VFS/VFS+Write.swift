@@ -1,147 +1,94 @@
 // Writing: new files and whole-file rewrites streamed front to back (a
 // multipart upload from the first full part; a PutObject when small); a write at
 // the end of an existing object continues it (VFS+Edit.swift); other edits and
-// writes that seek back go through a staging file. The namespace operations
-// mkdir, unlink, rmdir are here too. The object appears at close (flush): its
-// error is close()'s error, and a failed upload leaves no object behind.
+// writes that seek back go through a staging file. Each handle is one
+// WriteHandle state machine (WriteHandle.swift). The object is stored at close
+// (flush), under the key's lock: close's error is the upload's, a failed upload
+// leaves no object behind, and a close that returned has stored everything.
+// mkdir, unlink, rmdir are here too; setattr is in VFS+Setattr.swift.
 import ObjectStore
 import Synchronization
 
-/// Where a handle's bytes go.
-enum WriteTarget: Sendable {
-    /// Front to back into the handle's SequentialUpload (a new file, a rewrite, or a
-    /// continued Normal/Multipart object).
-    case stream
-    /// AppendObject to an Appendable object.
-    case append(AppendUpload)
-    /// A local copy, uploaded whole at close.
-    case staging(StagingFile)
-    /// A switch to a staging file failed after bytes had left the upload: the handle
-    /// can only report this.
-    case failed(VFSError)
-}
-
-final class WriteHandle: Sendable {
-    let ino: InodeNumber
-    let key: String
-    let upload: SequentialUpload
-    /// Nil for an existing object until its first change decides (VFS.beginEdit).
-    let target: Mutex<WriteTarget?>
-    /// One write, read, flush or truncate of this handle at a time.
-    let gate = AsyncGate()
-    /// The object this handle edits (opened without O_TRUNC), as seen at open.
-    let existing: (etag: ETag?, size: UInt64)?
-    /// Content type and user metadata of the edited object, kept when it is rewritten.
-    let preserved = Mutex<WriteOptions?>(nil)
-    /// Mode, owner or mtime changed while open: stored at close even if no byte changed.
-    let metadataDirty = Mutex(false)
-    /// Whether the object exists on OSS (edited, or uploaded by an earlier close).
-    let objectExists: Mutex<Bool>
-
-    init(ino: InodeNumber, key: String, upload: SequentialUpload, existing: (etag: ETag?, size: UInt64)?,
-         target: WriteTarget?) {
-        self.ino = ino
-        self.key = key
-        self.upload = upload
-        self.existing = existing
-        self.target = Mutex(target)
-        objectExists = Mutex(existing != nil)
-    }
-
-    var current: WriteTarget? { target.withLock { $0 } }
-
-    var size: UInt64 {
-        switch current {
-        case nil, .failed: existing?.size ?? 0
-        case .stream: upload.size
-        case .append(let a): a.size
-        case .staging(let f): f.size
-        }
-    }
-}
-
 extension WriteOptions {
-    /// These options over an existing object's own: its other `x-oss-meta-*` and its
-    /// content type stay unless these set them.
+    /// These options over an existing object's own: its other `x-oss-meta-*` stay unless
+    /// these set them, and so does its content type.
     func keeping(_ base: WriteOptions?) -> WriteOptions {
         guard let base else { return self }
         var o = self
         o.userMetadata = base.userMetadata.merging(userMetadata) { _, new in new }
-        o.contentType = contentType ?? base.contentType
+        o.contentType = base.contentType ?? contentType
         return o
     }
 }
 
-/// What a setattr changes (nil: unchanged).
-public struct AttributeChange: Sendable {
-    public var size: UInt64?
-    public var mode: UInt32?
-    public var uid: UInt32?
-    public var gid: UInt32?
-    /// Seconds since the epoch.
-    public var mtime: Double?
-    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Double? = nil) {
-        self.size = size
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
-        self.mtime = mtime
-    }
-    var touchesMetadata: Bool { mode != nil || uid != nil || gid != nil || mtime != nil }
-}
-
 extension VFS {
-    func writeOptions(mode: UInt32) -> WriteOptions {
-        // The names ossfs uses, so buckets written by either read the same.
-        WriteOptions(userMetadata: ["mode": String(mode & 0o7777), "uid": String(config.uid), "gid": String(config.gid)])
+    /// Metadata of a new object: mode and owner as ossfs names them, the content type
+    /// from the name.
+    func writeOptions(key: String, mode: UInt32) -> WriteOptions {
+        WriteOptions(contentType: contentTypes.type(forKey: key),
+                     userMetadata: ["mode": String(mode & 0o7777), "uid": String(config.uid), "gid": String(config.gid)])
     }
 
-    /// Metadata for an inode's current attributes (written with the object at close).
-    func writeOptions(_ a: FileAttributes) -> WriteOptions {
-        WriteOptions(userMetadata: ["mode": String(a.mode & 0o7777), "uid": String(a.uid), "gid": String(a.gid),
-                                    "mtime": String(a.mtime.seconds)])
+    /// Metadata for an inode's current attributes (stored with the object at close).
+    func writeOptions(_ a: FileAttributes, key: String) -> WriteOptions {
+        WriteOptions(contentType: contentTypes.type(forKey: key),
+                     userMetadata: ["mode": String(a.mode & 0o7777), "uid": String(a.uid), "gid": String(a.gid),
+                                    "mtime": TimeMetadata.format(a.mtime)])
     }
 
     /// Options for the object of inode `ino` as it is now (`fallback` once it is gone).
-    func currentOptions(_ ino: InodeNumber?, fallback: WriteOptions) -> @Sendable () -> WriteOptions {
+    func currentOptions(_ ino: InodeNumber, key: String, fallback: WriteOptions) -> @Sendable () -> WriteOptions {
         { [weak self] in
-            guard let self, let ino, let node = try? self.inode(ino) else { return fallback }
-            return self.writeOptions(node.attributes)
+            guard let self, let node = try? self.inode(ino) else { return fallback }
+            return self.writeOptions(node.attributes, key: key)
         }
     }
 
-    func newUpload(key: String, mode: UInt32, ino: InodeNumber? = nil) -> SequentialUpload {
+    func newUpload(key: String, mode: UInt32, ino: InodeNumber) -> SequentialUpload {
         let (directory, budget) = (config.stagingDirectory, stagingBudget)
         let makeSpill: @Sendable () throws(VFSError) -> StagingFile = { () throws(VFSError) -> StagingFile in
             try StagingFile(directory: directory, budget: budget)
         }
-        return SequentialUpload(client: client, key: key, options: currentOptions(ino, fallback: writeOptions(mode: mode)),
+        return SequentialUpload(client: client, key: key,
+                                options: currentOptions(ino, key: key, fallback: writeOptions(key: key, mode: mode)),
                                 partSize: config.uploadBufferSize, concurrency: config.uploadConcurrency, pool: pool,
-                                makeSpill: config.seekableWrites ? makeSpill : nil)
+                                makeSpill: config.seekableWrites ? makeSpill : nil, spillLimit: seekableLimit)
     }
 
     /// An appender for `key`: continuing the Appendable object `existing`, or a new one.
     func newAppend(key: String, existing: ObjectInfo?, mode: UInt32, ino: InodeNumber) -> AppendUpload {
         let a = AppendUpload(client: client, key: key, existing: existing,
-                             options: currentOptions(ino, fallback: writeOptions(mode: mode)),
+                             options: currentOptions(ino, key: key, fallback: writeOptions(key: key, mode: mode)),
                              threshold: config.uploadBufferSize, logger: logger)
         if config.appendFlushInterval > 0 { a.flushPeriodically(every: .seconds(config.appendFlushInterval)) }
         return a
     }
 
-    /// A handle writing `ino` from scratch: streamed, or appended under `append_mode`.
+    /// A handle writing `ino`: an edit of the existing object `existing` (decided at its
+    /// first change), else the whole file from scratch, streamed or appended.
     func addWriteHandle(_ ino: InodeNumber, key: String, mode: UInt32, existing: (etag: ETag?, size: UInt64)? = nil)
         -> UInt64
     {
-        let upload = newUpload(key: key, mode: mode, ino: ino)
-        let target: WriteTarget? =
-            existing != nil ? nil : config.appendMode ? .append(newAppend(key: key, existing: nil, mode: mode, ino: ino)) : .stream
+        let phase: WriteHandle.Phase =
+            if let existing { .undecided(etag: existing.etag, size: existing.size) }
+            else if config.appendMode { .appending(newAppend(key: key, existing: nil, mode: mode, ino: ino)) }
+            else { .streaming(newUpload(key: key, mode: mode, ino: ino)) }
         return state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
-            s.writers[h] = WriteHandle(ino: ino, key: key, upload: upload, existing: existing, target: target)
+            s.writers[h] = WriteHandle(ino: ino, key: key, phase: phase)
             return h
         }
+    }
+
+    /// Open write handles of `key`.
+    func writers(of key: String) -> [WriteHandle] {
+        state.withLock { s in s.writers.values.filter { $0.key == key } }
+    }
+
+    /// Open write handles of `ino`.
+    func writers(of ino: InodeNumber) -> [WriteHandle] {
+        state.withLock { s in s.writers.values.filter { $0.ino == ino } }
     }
 
     /// The directory `parent` and the key `name` would have in it, for an operation that
@@ -154,32 +101,115 @@ extension VFS {
         return (dir, dir.key + name)
     }
 
-    public func create(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> (Entry, UInt64) {
-        let (_, key) = try target(parent, name)
-        let perms = mode & 0o7777 & ~config.umask
+    /// Runs `body`, which creates an entry in `dir`, with the entry counted as a child of
+    /// `dir` from before it starts (so a concurrent rmdir sees it) until it ends. A
+    /// directory removed meanwhile gives ENOENT, as on a local disk.
+    func creatingEntry<T: Sendable>(in dir: Inode, _ body: () async throws(VFSError) -> T) async throws(VFSError) -> T {
+        try await keyLocks.with(dir.key) { () async throws(VFSError) in
+            try state.withLock { s throws(VFSError) in
+                if dir.ino != InodeTable.rootIno && s.table.ino(forKey: dir.key) != dir.ino { throw .notFound }
+                s.creating[dir.key, default: 0] += 1
+            }
+        }
+        defer {
+            state.withLock { s in
+                s.creating[dir.key]! -= 1
+                if s.creating[dir.key] == 0 { s.creating[dir.key] = nil }
+            }
+        }
+        return try await body()
+    }
+
+    /// Whether entries of the directory `prefix` exist here and not yet on OSS.
+    func hasPendingEntries(_ prefix: String) -> Bool {
+        state.withLock { s in
+            s.creating[prefix] != nil
+                || s.writers.values.contains { $0.key.hasPrefix(prefix) && !$0.state.withLock { $0.unlinked } }
+        }
+    }
+
+    /// The inode of a file this mount is creating at `key` (size 0, `perms`).
+    func newFileInode(key: String, perms: UInt32, lookups: UInt64) -> Inode {
         let now = clock.now()
-        let node = state.withLock { s in
+        let mtime = wallTimestamp()
+        return state.withLock { s in
             s.negative[key] = nil
-            return s.table.upsert(key: key, lookups: 1) { ino in
+            s.listAhead.forgetAll()
+            return s.table.upsert(key: key, lookups: lookups) { ino in
                 Inode(ino: ino, key: key, kind: .file,
                       attributes: FileAttributes(ino: ino, kind: .file, size: 0, mode: perms, uid: config.uid, gid: config.gid,
-                                                 mtime: Timestamp(seconds: Int64(wallClock()))),
+                                                 mtime: mtime),
                       etag: nil, validatedAt: now, lookups: 0)
             } update: { n in
                 n.attributes.size = 0
+                n.attributes.mtime = mtime
                 n.validatedAt = now
             }
         }
-        return (entry(node), addWriteHandle(node.ino, key: key, mode: perms))
     }
 
-    /// Opens an existing file for writing: a whole rewrite streams (O_TRUNC, or an empty
-    /// file); an edit is decided at its first change (VFS.beginEdit).
+    public func create(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> (Entry, UInt64) {
+        let (dir, key) = try target(parent, name)
+        let perms = mode & 0o7777 & ~config.umask
+        let (node, handle) = try await creatingEntry(in: dir) { () async throws(VFSError) in
+            let node = newFileInode(key: key, perms: perms, lookups: 1)
+            return (node, addWriteHandle(node.ino, key: key, mode: perms))
+        }
+        touchDirectory(dir.ino)
+        return (entry(node), handle)
+    }
+
+    /// mknod of a regular file: an empty object, stored at once.
+    public func mknod(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
+        let (dir, key) = try target(parent, name)
+        let perms = mode & 0o7777 & ~config.umask
+        let node = newFileInode(key: key, perms: perms, lookups: 1)
+        let result = try await creatingEntry(in: dir) { () async throws(VFSError) in
+            try await keyLocks.with(key) { () async throws(VFSError) -> WriteResult in
+                do { return try await client.putObject(key, bytes: [], options: writeOptions(node.attributes, key: key)) } catch {
+                    throw VFSError(error)
+                }
+            }
+        }
+        unhide(key)
+        recordStored(node.ino, etag: result.etag, size: 0)
+        touchDirectory(dir.ino)
+        return entry(try inode(node.ino))
+    }
+
+    /// Opens an existing file for writing: a whole rewrite streams (O_TRUNC: the size is 0
+    /// at once); an edit is decided at its first change (VFS.beginEdit).
+    ///
+    /// The handle registers under the key's lock (a rename or unlink in progress is waited
+    /// for; it moves or orphans the writers it sees), and takes the key the inode has then.
     func openForWrite(_ node: Inode, truncate: Bool) async throws(VFSError) -> UInt64 {
         if config.readOnly { throw .readOnly }
-        let editing = !truncate && node.attributes.size > 0
+        var key = node.key
+        while true {
+            let opened = try await keyLocks.with(key) { () async throws(VFSError) -> UInt64? in
+                let current = try inode(node.ino)
+                guard current.key == key else { return nil }  // renamed meanwhile: lock its new key
+                guard isBound(current) else { throw .stale }
+                return registerWriter(current, truncate: truncate)
+            }
+            if let opened { return opened }
+            key = try inode(node.ino).key
+        }
+    }
+
+    private func registerWriter(_ node: Inode, truncate: Bool) -> UInt64 {
+        if truncate {
+            state.withLock { s in
+                if var n = s.table[node.ino] {
+                    n.attributes.size = 0
+                    n.attributes.mtime = wallTimestamp()
+                    s.table[node.ino] = n
+                }
+            }
+            return addWriteHandle(node.ino, key: node.key, mode: node.attributes.mode)
+        }
         return addWriteHandle(node.ino, key: node.key, mode: node.attributes.mode,
-                              existing: editing ? (node.etag, node.attributes.size) : nil)
+                              existing: (node.etag, node.attributes.size))
     }
 
     func writer(_ handle: UInt64) throws(VFSError) -> WriteHandle {
@@ -200,16 +230,22 @@ extension VFS {
         let w = try writer(handle)
         let at = UInt64(offset)
         try await serialized(w) { () async throws(VFSError) in
-            if w.current == nil { try await beginEdit(w, at: at) }
+            if case .undecided = w.phase { try await beginEdit(w, at: at) }
+            w.state.withLock { $0.writtenSinceClose = true }
+            touchFile(w.ino)
             let done: Bool
             do {
-                switch w.current {
-                case .staging(let file):
+                switch w.phase {
+                case .staged(let file):
                     try file.write(offset: at, bytes: bytes)
                     return
+                case .discarded(let size):
+                    w.set(.discarded(size: max(size, at + UInt64(bytes.count))))
+                    return
                 case .failed(let e): throw e
-                case .append(let a): done = try await a.write(offset: at, bytes: bytes)
-                case .stream, nil: done = try await w.upload.write(offset: at, bytes: bytes)
+                case .appending(let a): done = try await a.write(offset: at, bytes: bytes)
+                case .streaming(let u): done = try await u.write(offset: at, bytes: bytes)
+                case .undecided: throw VFSError.io("write before the edit was decided")
                 }
             } catch {
                 throw VFSError(error)
@@ -227,101 +263,163 @@ extension VFS {
     }
 
     /// Close: the object becomes whole on OSS, or the error is returned.
-    public func flush(_ handle: UInt64) async throws(VFSError) { try await flush(handle, final: false) }
-
-    /// fsync: like close, unless `ignore_fsync`.
-    public func fsync(_ handle: UInt64) async throws(VFSError) {
-        if config.ignoreFsync { return }
-        try await flush(handle, final: false)
-    }
-
-    func flush(_ handle: UInt64, final: Bool) async throws(VFSError) {
+    public func flush(_ handle: UInt64) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
-        let options = ((try? inode(w.ino)).map { writeOptions($0.attributes) } ?? writeOptions(mode: config.fileMode))
-            .keeping(w.preserved.withLock { $0 })
-        let (partSize, pool, client, opts) = (config.uploadBufferSize, self.pool, self.client, options)
-        let result: WriteResult?
         do {
-            result = try await serialized(w) { () async throws(VFSError) -> WriteResult? in
-                do {
-                    switch w.current {
-                    case nil: return nil  // an edit that changed no byte: the object stays as it is
-                    case .failed(let e): throw e
-                    case .staging(let file):
-                        return try await file.upload(client: client, key: w.key, options: opts, partSize: partSize, pool: pool)
-                    case .append(let a): return try await a.flush(final: final)
-                    case .stream: return try await w.upload.finish(final: final)
-                    }
-                } catch {
-                    throw VFSError(error)
-                }
+            try await serialized(w) { () async throws(VFSError) in
+                try await keyLocks.with(w.key) { () async throws(VFSError) in try await store(w) }
             }
         } catch {
             logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
             throw error
         }
-        // Metadata changed while open may predate the upload's start (a multipart upload
-        // takes its metadata when it begins): store it now.
-        if result != nil { w.objectExists.withLock { $0 = true } }
-        // (A new file not uploaded yet takes its metadata with its first upload.)
-        if w.metadataDirty.withLock({ $0 }) && w.objectExists.withLock({ $0 }) {
-            if result != nil { updateAfterUpload(w, result!) }
-            do {
-                try await persistMetadata(w.ino)
-            } catch .notSupported {
-                logger.notice("mode/owner/mtime of an Appendable object stay in memory", metadata: ["key": "\(w.key)"])
-            }
-            w.metadataDirty.withLock { $0 = false }
-        }
-        guard let result else { return }
-        updateAfterUpload(w, result)
     }
 
-    func updateAfterUpload(_ w: WriteHandle, _ result: WriteResult) {
+    /// fsync: like close, unless `ignore_fsync`.
+    public func fsync(_ handle: UInt64) async throws(VFSError) {
+        if config.ignoreFsync { return }
+        try await flush(handle)
+    }
+
+    /// Stores what the handle holds that OSS does not have yet. The caller holds the
+    /// handle's gate and the key's lock.
+    func store(_ w: WriteHandle) async throws(VFSError) {
+        let key = w.key
+        w.state.withLock { $0.writtenSinceClose = false }
+        if w.state.withLock({ $0.unlinked }) {
+            await discard(w)
+            return
+        }
+        let options = (try? inode(w.ino)).map { writeOptions($0.attributes, key: key) } ?? writeOptions(key: key, mode: config.fileMode)
+        let opts = options.keeping(w.state.withLock { $0.preserved })
+        let (partSize, pool, client) = (config.uploadBufferSize, self.pool, self.client)
+        let metadataPending = w.state.withLock { s in
+            defer { s.metadataPending = false }
+            return s.metadataPending
+        }
+        let result: WriteResult?
+        var carriedMetadata = true
+        do {
+            switch w.phase {
+            case .undecided, .discarded: result = nil  // an edit that changed no byte: the object stays
+            case .failed(let e): throw e
+            case .staged(let file):
+                result = try await file.upload(client: client, key: key, options: opts, partSize: partSize, pool: pool)
+            case .appending(let a):
+                result = try await a.flush(final: true)
+                carriedMetadata = false
+            case .streaming(let u):
+                // A multipart upload took its metadata when it began.
+                carriedMetadata = !u.isMultipart
+                result = try await u.finish()
+            }
+        } catch {
+            throw VFSError(error)
+        }
+        if let result {
+            unhide(key)
+            w.state.withLock { $0.stored = true }
+            recordStored(w.ino, etag: result.etag, size: w.size)
+        }
+        // Mode, owner or mtime changed after a multipart upload began: store them now.
+        if metadataPending && !(result != nil && carriedMetadata) && w.state.withLock({ $0.stored }) {
+            do {
+                try await persistMetadataLocked(w.ino, key: key)
+            } catch .notSupported {
+                logger.notice("mode/owner/mtime of an Appendable object stay in memory", metadata: ["key": "\(key)"])
+            }
+        }
+    }
+
+    /// The handle's name was unlinked: nothing it holds is stored; a multipart upload
+    /// begun is aborted.
+    func discard(_ w: WriteHandle) async {
         let size = w.size
+        switch w.phase {
+        case .streaming(let u): await u.abort()
+        case .appending(let a): a.stop()
+        default: break
+        }
+        if case .staged = w.phase { return }  // keeps its local copy for reads
+        w.set(.discarded(size: size))
+    }
+
+    /// The object of `ino` as stored now: its ETag, and its size when the bytes changed
+    /// (nil for a metadata copy: a writer's pending size must stay what the mount shows).
+    /// The kernel's cached pages of it are not trusted at the next open.
+    func recordStored(_ ino: InodeNumber, etag: ETag, size: UInt64?) {
         let now = clock.now()
         state.withLock { s in
-            if var n = s.table[w.ino] {
-                n.etag = result.etag
-                n.attributes.size = size
+            if var n = s.table[ino] {
+                n.etag = etag
+                n.pageCacheETag = nil
+                if let size { n.attributes.size = size }
                 n.validatedAt = now
-                s.table[w.ino] = n
+                s.table[ino] = n
             }
         }
     }
 
     public func releaseWriter(_ handle: UInt64) async {
-        // Normally the last flush uploaded everything; anything newer still lands.
-        do { try await flush(handle, final: true) } catch {
-            logger.error("upload at release failed", metadata: ["handle": "\(handle)", "error": "\(error)"])
+        // Close stored everything already (or failed, and that is final: storing it now
+        // could land after a later syscall); only bytes written since (mmap) still go.
+        if let w = state.withLock({ $0.writers[handle] }), w.state.withLock({ $0.writtenSinceClose }) {
+            do { try await flush(handle) } catch {
+                logger.error("upload at release failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
+            }
         }
         guard let w = state.withLock({ $0.writers.removeValue(forKey: handle) }) else { return }
-        w.upload.close()
-        if case .append(let a) = w.current { a.stop() }
+        switch w.phase {
+        case .streaming(let u): u.close()
+        case .appending(let a): a.stop()
+        default: break
+        }
     }
+
+    /// The file's mtime (and so ctime) is now: it was written.
+    func touchFile(_ ino: InodeNumber) {
+        let now = wallTimestamp()
+        state.withLock { s in
+            if var n = s.table[ino] {
+                n.attributes.mtime = now
+                s.table[ino] = n
+            }
+        }
+    }
+
+    /// A directory's mtime is now: an entry was added or removed through this mount.
+    func touchDirectory(_ ino: InodeNumber) { touchFile(ino) }
 
     public func mkdir(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
-        let (_, key) = try target(parent, name)
-        let existing = try await headIfExists(key)
-        let isDirectory = try await directoryExists(key + "/")
-        if existing != nil || isDirectory { throw .exists }
-        do {
-            _ = try await client.putObject(key + "/", bytes: [], options: writeOptions(mode: (mode & 0o7777) & ~config.umask))
-        } catch {
-            throw VFSError(error)
-        }
-        return entry(remember(directoryKey: key + "/", lookups: 1))
+        let (dir, key) = try target(parent, name)
+        try await creatingEntry(in: dir) { () async throws(VFSError) in try await keyLocks.with([key, key + "/"]) { () async throws(VFSError) in
+            if !writers(of: key).isEmpty { throw .exists }
+            let existing = try await headIfExists(key)
+            let isDirectory = try await directoryExists(key + "/")
+            if existing != nil || isDirectory { throw .exists }
+            do {
+                _ = try await client.putObject(key + "/", bytes: [],
+                                               options: writeOptions(key: key + "/", mode: (mode & 0o7777) & ~config.umask))
+            } catch {
+                throw VFSError(error)
+            }
+        } }
+        touchDirectory(dir.ino)
+        return entry(remember(directoryKey: key + "/", lookups: 1, mtime: wallTimestamp()))
     }
 
-    /// Looks `name` up afresh in `parent` (for removals, which must not act on stale cache).
+    /// Looks `name` up afresh in `parent` (for removals, which must not act on stale
+    /// cache). A file wins over a directory of the same name, as in lookup; a file open
+    /// for writing here and not stored yet counts as existing.
     func child(_ parent: InodeNumber, _ name: String) async throws(VFSError) -> (dir: Inode, key: String, isDirectory: Bool) {
         let (dir, key) = try target(parent, name)
+        if !writers(of: key).isEmpty { return (dir, key, false) }
         async let head = headIfExists(key)
         async let children = directoryExists(key + "/")
         do {
             let (info, isDir) = try await (head, children)
-            if isDir { return (dir, key, true) }
             if info != nil { return (dir, key, false) }
+            if isDir { return (dir, key, true) }
         } catch let e as VFSError {
             throw e
         } catch {
@@ -337,119 +435,47 @@ extension VFS {
         }
     }
 
+    /// Open write handles of `key` will never store: its name is gone.
+    func unlinkWriters(of key: String) {
+        for w in writers(of: key) { w.state.withLock { $0.unlinked = true } }
+    }
+
     public func unlink(parent: InodeNumber, name: String) async throws(VFSError) {
-        let (_, key, isDirectory) = try await child(parent, name)
-        if isDirectory { throw .isDirectory }
-        do { try await client.deleteObject(key) } catch { throw VFSError(error) }
-        dropKey(key)
+        let (dir, key) = try target(parent, name)
+        try await keyLocks.with(key) { () async throws(VFSError) in
+            let pending = !writers(of: key).isEmpty
+            let (_, _, isDirectory) = try await child(parent, name)
+            if isDirectory { throw .isDirectory }
+            unlinkWriters(of: key)
+            do throws(VFSError) {
+                try await removeObjectLocked(key)
+            } catch {
+                // A file open for writing and never stored has no object yet.
+                if !(pending && error == .notFound) { throw error }
+            }
+            dropKey(key)
+        }
+        touchDirectory(dir.ino)
     }
 
     public func rmdir(parent: InodeNumber, name: String) async throws(VFSError) {
-        let (_, key, isDirectory) = try await child(parent, name)
-        guard isDirectory else { throw .notDirectory }
+        let (dir, key) = try target(parent, name)
         let prefix = key + "/"
-        do {
-            let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 2))
-            // Anything but the directory's own marker means it has children.
-            if !page.commonPrefixes.isEmpty || page.objects.contains(where: { $0.key != prefix }) { throw VFSError.notEmpty }
-            try await client.deleteObject(prefix)
-        } catch let e as VFSError {
-            throw e
-        } catch {
-            throw VFSError(error)
-        }
-        dropKey(prefix)
-    }
-}
-
-extension VFS {
-    /// Size changes: on a handle open for writing, through its staging file; otherwise a
-    /// truncation to 0 rewrites the object empty. Mode, owner and mtime are stored in
-    /// `x-oss-meta-*`: with the upload at close for a file open for writing, else by a
-    /// CopyObject of the object onto itself with REPLACE (directories: in memory only).
-    public func setattr(_ ino: InodeNumber, _ change: AttributeChange, handle: UInt64?) async throws(VFSError)
-        -> FileAttributes
-    {
-        if config.readOnly { throw .readOnly }
-        var node = try inode(ino)
-        if let size = change.size {
-            guard node.kind == .file else { throw .isDirectory }
-            try await resize(node, to: size, handle: handle)
-            node = try inode(ino)
-        }
-        guard change.touchesMetadata else { return node.attributes }
-        var a = node.attributes
-        if let m = change.mode { a.mode = m & 0o7777 }
-        if let u = change.uid { a.uid = u }
-        if let g = change.gid { a.gid = g }
-        if let t = change.mtime { a.mtime = Timestamp(seconds: Int64(t), nanoseconds: Int32((t - t.rounded(.down)) * 1e9)) }
-        let updated = a
-        let writers = state.withLock { s in
-            if var n = s.table[ino] {
-                n.attributes = updated
-                n.validatedAt = clock.now()
-                s.table[ino] = n
-            }
-            return s.writers.values.filter { $0.ino == ino }
-        }
-        if node.kind == .file {
-            if writers.isEmpty {
-                try await persistMetadata(ino)
-            } else {
-                for w in writers { w.metadataDirty.withLock { $0 = true } }  // stored at close
-            }
-        }
-        return updated
-    }
-
-    /// Stores the inode's mode, owner and mtime on its object: CopyObject onto itself with
-    /// REPLACE, keeping the other metadata and the content type.
-    func persistMetadata(_ ino: InodeNumber) async throws(VFSError) {
-        let node = try inode(ino)
-        do {
-            let info = try await client.headObject(node.key, ifMatch: nil)
-            // An Appendable object cannot be a copy source: only a rewrite could change it.
-            if info.type == .appendable { throw VFSError.notSupported }
-            var meta = info.userMetadata
-            for (k, v) in writeOptions(node.attributes).userMetadata { meta[k] = v }
-            let result = try await client.copyObject(
-                from: node.key, to: node.key,
-                directive: .replace(WriteOptions(contentType: info.contentType, userMetadata: meta)),
-                sourceIfMatch: info.etag)
-            state.withLock { s in
-                if var n = s.table[ino] { n.etag = result.etag; s.table[ino] = n }
-            }
-        } catch {
-            throw VFSError(error)
-        }
-    }
-
-    func resize(_ node: Inode, to size: UInt64, handle: UInt64?) async throws(VFSError) {
-        // A truncate of a file open for writing goes to that upload, whether or not the
-        // kernel named the handle (ftruncate does; truncate(2) on the path does not).
-        let writer = state.withLock { s in
-            handle.flatMap { s.writers[$0] } ?? s.writers.values.first { $0.ino == node.ino }
-        }
-        if let w = writer {
-            if size != w.size {
-                try await serialized(w) { () async throws(VFSError) in try await staged(w).truncate(size) }
-            }
-        } else if size != node.attributes.size || size == 0 {
-            guard size == 0 else { throw .notSupported }
+        try await keyLocks.with(prefix) { () async throws(VFSError) in
+            let (_, _, isDirectory) = try await child(parent, name)
+            guard isDirectory else { throw .notDirectory }
+            // Files created in it and not stored yet are children too.
+            if hasPendingEntries(prefix) { throw .notEmpty }
             do {
-                let r = try await client.putObject(node.key, bytes: [], options: writeOptions(node.attributes))
-                state.withLock { s in
-                    if var n = s.table[node.ino] { n.etag = r.etag; s.table[node.ino] = n }
-                }
+                let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 2))
+                // Anything but the directory's own marker means it has children.
+                if !page.commonPrefixes.isEmpty || page.objects.contains(where: { $0.key != prefix }) { throw VFSError.notEmpty }
+                try await client.deleteObject(prefix)
             } catch {
                 throw VFSError(error)
             }
+            dropKey(prefix)
         }
-        state.withLock { s in
-            if var n = s.table[node.ino] {
-                n.attributes.size = size
-                s.table[node.ino] = n
-            }
-        }
+        touchDirectory(dir.ino)
     }
 }

@@ -82,23 +82,23 @@ extension VFS {
         }
     }
 
-    func changeXattrs(_ ino: InodeNumber, _ change: (inout [String: [UInt8]]) throws(VFSError) -> Void)
+    func changeXattrs(_ ino: InodeNumber, _ change: @Sendable (inout [String: [UInt8]]) throws(VFSError) -> Void)
         async throws(VFSError)
     {
-        let (info, current) = try await xattrs(ino)
-        var attrs = current
-        try change(&attrs)
-        var meta = info.userMetadata
-        meta["xattr"] = Self.encodeXattrs(attrs)
-        do {
-            let result = try await client.copyObject(
-                from: info.key, to: info.key,
-                directive: .replace(WriteOptions(contentType: info.contentType, userMetadata: meta)), sourceIfMatch: info.etag)
-            state.withLock { s in
-                if var n = s.table[ino] { n.etag = result.etag; s.table[ino] = n }
+        try await keyLocks.with(try metadataKey(ino)) { () async throws(VFSError) in
+            let (info, current) = try await xattrs(ino)
+            var attrs = current
+            try change(&attrs)
+            var meta = info.userMetadata
+            meta["xattr"] = Self.encodeXattrs(attrs)
+            do {
+                let result = try await client.copyObject(
+                    from: info.key, to: info.key,
+                    directive: .replace(WriteOptions(contentType: info.contentType, userMetadata: meta)), sourceIfMatch: info.etag)
+                recordStored(ino, etag: result.etag, size: nil)
+            } catch {
+                throw VFSError(error)
             }
-        } catch {
-            throw VFSError(error)
         }
     }
 }

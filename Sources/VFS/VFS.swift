@@ -30,6 +30,14 @@ public final class VFS: Sendable {
     public let pool: BufferPool
     /// Bytes in staging files, against `staging_max`.
     let stagingBudget: StagingBudget
+    /// Every change of one key, one at a time, in order.
+    let keyLocks = KeyLocks()
+    /// Content-Type of new objects, from their names.
+    let contentTypes: ContentTypes
+    /// Most bytes of a streamed file kept locally for seek-backs (see VFSConfig.seekableMax).
+    let seekableLimit: UInt64
+    /// Directories this mount knows only as prefixes show this time (the mount's start).
+    let mountTime: Timestamp
 
     struct State {
         var table: InodeTable
@@ -40,6 +48,12 @@ public final class VFS: Sendable {
         var directories: [UInt64: DirectoryHandle] = [:]
         var nextHandle: UInt64 = 1
         var listAhead: ListAhead
+        /// Objects removed here while open for reading, by key: deleted at the last
+        /// reader's close (VFS+Hidden.swift).
+        var hidden: [String: ETag] = [:]
+        /// Entries being created in a directory (by its key) whose objects are not on OSS
+        /// yet: rmdir counts them as children.
+        var creating: [String: Int] = [:]
     }
     let state: Mutex<State>
 
@@ -51,9 +65,12 @@ public final class VFS: Sendable {
         self.logger = logger
         pool = BufferPool(capacity: config.totalMemLimit)
         stagingBudget = StagingBudget(limit: config.stagingMax)
+        contentTypes = ContentTypes(file: config.mimeTypesFile)
+        seekableLimit = config.seekableMax ?? StagingFile.defaultSeekableLimit(directory: config.stagingDirectory)
+        mountTime = VFS.wallTimestamp()
         let rootAttrs = FileAttributes(ino: InodeTable.rootIno, kind: .directory, size: 0,
                                        mode: config.dirMode & ~config.umask, uid: config.uid, gid: config.gid,
-                                       mtime: Timestamp(seconds: 0))
+                                       mtime: mountTime)
         let root = Inode(ino: InodeTable.rootIno, key: config.prefix, kind: .directory, attributes: rootAttrs,
                          etag: nil, validatedAt: .infinity, lookups: 1)
         state = Mutex(State(table: InodeTable(root: root), listAhead: ListAhead(pageSize: config.listPageSize)))
@@ -70,6 +87,11 @@ public final class VFS: Sendable {
         return node
     }
 
+    /// Whether the inode still stands for its key (not unlinked, renamed over or removed).
+    func isBound(_ node: Inode) -> Bool {
+        node.ino == InodeTable.rootIno || state.withLock { $0.table.ino(forKey: node.key) } == node.ino
+    }
+
     func entry(_ node: Inode) -> Entry {
         Entry(attributes: node.attributes, generation: 1, entryTimeout: config.entryTimeout,
               attributeTimeout: config.attrTimeout)
@@ -84,16 +106,13 @@ public final class VFS: Sendable {
         var mode = config.fileMode & ~config.umask
         if let m = metadata["mode"].flatMap({ UInt32($0) }) { mode = m & 0o7777 }
         if kind == .symlink { mode = 0o777 }
-        var mtime = lastModified ?? Timestamp(seconds: 0)
-        if let t = metadata["mtime"].flatMap({ Double($0) }) {
-            mtime = Timestamp(seconds: Int64(t), nanoseconds: Int32((t - t.rounded(.down)) * 1e9))
-        }
+        let mtime = metadata["mtime"].flatMap(TimeMetadata.parse) ?? lastModified ?? mountTime
         return FileAttributes(ino: ino, kind: kind, size: size, mode: mode,
                               uid: metadata["uid"].flatMap { UInt32($0) } ?? config.uid,
                               gid: metadata["gid"].flatMap { UInt32($0) } ?? config.gid, mtime: mtime)
     }
 
-    func directoryAttributes(_ ino: InodeNumber, mtime: Timestamp = Timestamp(seconds: 0)) -> FileAttributes {
+    func directoryAttributes(_ ino: InodeNumber, mtime: Timestamp) -> FileAttributes {
         FileAttributes(ino: ino, kind: .directory, size: 0, mode: config.dirMode & ~config.umask, uid: config.uid,
                        gid: config.gid, mtime: mtime)
     }
@@ -125,14 +144,19 @@ public final class VFS: Sendable {
         }
     }
 
-    func remember(directoryKey key: String, lookups: UInt64) -> Inode {
+    /// Records a directory; `mtime` from its marker when one was seen (else the mount's
+    /// start for a new inode, and what it had for a known one).
+    func remember(directoryKey key: String, lookups: UInt64, mtime: Timestamp? = nil) -> Inode {
         let now = clock.now()
         return state.withLock { s in
             s.negative[key] = nil
             return s.table.upsert(key: key, lookups: lookups) { ino in
-                Inode(ino: ino, key: key, kind: .directory, attributes: directoryAttributes(ino), etag: nil,
-                      validatedAt: now, lookups: 0)
-            } update: { node in node.validatedAt = now }
+                Inode(ino: ino, key: key, kind: .directory, attributes: directoryAttributes(ino, mtime: mtime ?? mountTime),
+                      etag: nil, validatedAt: now, lookups: 0)
+            } update: { node in
+                node.validatedAt = now
+                if let mtime, mtime > node.attributes.mtime { node.attributes.mtime = mtime }
+            }
         }
     }
 
@@ -151,7 +175,7 @@ public final class VFS: Sendable {
         let dirKey = fileKey + "/"
         let now = clock.now()
         let (cached, listed, load, absent): (Inode?, ListAhead.Listed?, ListAhead.Load?, Bool) = state.withLock { s in
-            for key in [dirKey, fileKey] {
+            for key in [fileKey, dirKey] {  // a file wins over a directory of the same name
                 if let ino = s.table.ino(forKey: key), var node = s.table[ino], now - node.validatedAt < config.entryTimeout {
                     node.lookups += 1
                     s.table[ino] = node
@@ -166,6 +190,8 @@ public final class VFS: Sendable {
         if let load { startListAhead(load) }
         if let cached { return .success(entry(cached)) }
         switch listed {
+        case .object(let o)? where isHidden(o.key, etag: o.etag):
+            return nil
         case .object(let o)?:
             return .success(entry(remember(fileKey: fileKey, info: ObjectInfo(listed: o), lookups: 1, listed: true)))
         case .directory?:
@@ -189,7 +215,9 @@ public final class VFS: Sendable {
         // The object first (files are most lookups: one request each), then anything
         // under name/ (a directory, or nothing).
         if let info = try await headIfExists(fileKey) { return entry(remember(fileKey: fileKey, info: info, lookups: 1)) }
-        if try await directoryExists(dirKey) { return entry(remember(directoryKey: dirKey, lookups: 1)) }
+        if let marker = try await directoryListing(dirKey) {
+            return entry(remember(directoryKey: dirKey, lookups: 1, mtime: marker))
+        }
         if config.negativeTimeout > 0 {
             let until = clock.now() + config.negativeTimeout
             state.withLock { $0.negative[fileKey] = until }
@@ -197,9 +225,20 @@ public final class VFS: Sendable {
         throw .notFound
     }
 
+    /// The object at `key`, nil when there is none. HEAD follows symlinks: a link whose
+    /// target is missing answers SymlinkTargetNotExist, and is then described by GetSymlink.
     func headIfExists(_ key: String) async throws(VFSError) -> ObjectInfo? {
         do {
-            return try await client.headObject(key, ifMatch: nil)
+            let info = try await client.headObject(key, ifMatch: nil)
+            return isHidden(key, etag: info.etag) ? nil : info
+        } catch let e as ObjectStoreError where e.kind == .symlinkTargetMissing {
+            do {
+                let link = try await client.getSymlink(key)
+                return ObjectInfo(key: key, size: UInt64(link.target.utf8.count), etag: link.etag,
+                                  lastModified: link.lastModified, type: .symlink, userMetadata: link.userMetadata)
+            } catch {
+                throw VFSError(error)
+            }
         } catch {
             let e = VFSError(error)
             if e == .notFound { return nil }
@@ -209,9 +248,17 @@ public final class VFS: Sendable {
 
     /// A directory exists when some key starts with `prefix` (a `dir/` marker counts).
     func directoryExists(_ prefix: String) async throws(VFSError) -> Bool {
+        try await directoryListing(prefix) != nil
+    }
+
+    /// Nil when nothing is under `prefix`; else the directory's mtime: its marker's
+    /// (x-oss-meta-mtime is not in a listing: Last-Modified), or the mount's start.
+    func directoryListing(_ prefix: String) async throws(VFSError) -> Timestamp? {
         do {
             let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 1))
-            return !page.objects.isEmpty || !page.commonPrefixes.isEmpty
+            if page.objects.isEmpty && page.commonPrefixes.isEmpty { return nil }
+            if let marker = page.objects.first, marker.key == prefix, let t = marker.lastModified { return t }
+            return mountTime
         } catch {
             throw VFSError(error)
         }
@@ -224,9 +271,14 @@ public final class VFS: Sendable {
     // MARK: getattr
 
     /// The attributes when still fresh (no I/O needed), else nil.
+    /// A file open for writing here is answered from memory whatever `attr_timeout` says:
+    /// this mount has it as it is (its size may not be on OSS yet).
     public func cachedAttributes(_ ino: InodeNumber) -> (FileAttributes, timeout: Double)? {
-        guard let node = try? inode(ino),
-            node.kind == .directory || (!node.fromListing && clock.now() - node.validatedAt < config.attrTimeout)
+        let (node, writing): (Inode?, Bool) = state.withLock { s in
+            (s.table[ino], s.writers.values.contains { $0.ino == ino })
+        }
+        guard let node,
+            writing || node.kind == .directory || (!node.fromListing && clock.now() - node.validatedAt < config.attrTimeout)
         else { return nil }
         return (node.attributes, config.attrTimeout)
     }
@@ -265,10 +317,12 @@ public final class VFS: Sendable {
         return (ups + targetParts[common...].map(String.init)).joined(separator: "/")
     }
 
-    /// Seconds since the epoch, for the mtime of new files.
-    func wallClock() -> Double {
+    /// Now, on the wall clock, for the times of files changed here.
+    static func wallTimestamp() -> Timestamp {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        return Timestamp(seconds: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec))
     }
+
+    func wallTimestamp() -> Timestamp { Self.wallTimestamp() }
 }

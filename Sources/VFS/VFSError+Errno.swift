@@ -38,14 +38,12 @@ extension VFSError {
             self = .io("\(error)")
             return
         }
-        switch e.code {
-        case "NoSuchKey", "SymlinkTargetNotExist": self = .notFound
-        case "PreconditionFailed", "PositionNotEqualToLength": self = .stale  // changed by someone else
-        case "FileAlreadyExists": self = .exists
-        case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken",
-            "SecurityTokenExpired":
-            self = .accessDenied
-        default: self = .io("\(e)")
+        switch e.kind {
+        case .notFound, .symlinkTargetMissing: self = .notFound
+        case .preconditionFailed, .positionMismatch: self = .stale  // changed by someone else
+        case .exists: self = .exists
+        case .denied: self = .accessDenied
+        case .notAppendable, .other: self = .io("\(e)")
         }
     }
 }

@@ -84,6 +84,12 @@ public struct VFSConfig: Sendable {
     /// Keep a copy of a streamed file's uploaded parts in the staging directory, so a
     /// later seek back still works.
     public var seekableWrites = true
+    /// Most bytes of one streamed file kept for seek-backs; past it the copy is dropped
+    /// and a seek back gets ENOTSUP. Nil: the smaller of 4 GiB and a quarter of the
+    /// staging directory's free space at mount.
+    public var seekableMax: UInt64?
+    /// Where Content-Types of new objects come from (extension -> type).
+    public var mimeTypesFile: String? = "/etc/mime.types"
     /// Extended attributes (`user.*` as x-oss-meta-xattr); off: ENOSYS, so the kernel
     /// stops asking.
     public var xattr = true

@@ -1,0 +1,240 @@
+// Per-key ordering and the write state machine, without a kernel: the sequences
+// the [posix] issue saw fail, driven through the VFS against InMemoryObjectStore.
+import ObjectStore
+import ObjectStoreTesting
+import Synchronization
+import Testing
+@testable import VFS
+
+/// What the lock tests saw, shared with their Tasks.
+private final class Recorder: Sendable {
+    let log = Mutex<[String]>([])
+    let released = Mutex(false)
+    func add(_ s: String) { log.withLock { $0.append(s) } }
+    var entries: [String] { log.withLock { $0 } }
+}
+
+@Suite struct KeyLocksTests {
+    @Test func oneKeyRunsInArrivalOrderOthersRunBeside() async throws {
+        let locks = KeyLocks()
+        let r = Recorder()
+        // The first holder of "a" waits until released; a later "a" must wait for it, "b" must not.
+        let first = Task {
+            try await locks.with("a") { () async throws(VFSError) in
+                r.add("a1 start")
+                while !r.released.withLock({ $0 }) { await Task.yield() }
+                r.add("a1 end")
+            }
+        }
+        while !r.entries.contains("a1 start") { await Task.yield() }
+        let second = Task { try await locks.with("a") { () async throws(VFSError) in r.add("a2") } }
+        try await locks.with("b") { () async throws(VFSError) in r.add("b") }
+        #expect(r.entries == ["a1 start", "b"])
+        r.released.withLock { $0 = true }
+        try await first.value
+        try await second.value
+        #expect(r.entries == ["a1 start", "b", "a1 end", "a2"])
+        #expect(locks.count == 0)
+    }
+
+    @Test func severalKeysTakenInOrderDoNotDeadlock() async throws {
+        let locks = KeyLocks()
+        let r = Recorder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                let keys = i % 2 == 0 ? ["x", "y"] : ["y", "x"]
+                group.addTask { try await locks.with(keys) { () async throws(VFSError) in r.add("\(i)") } }
+            }
+            try await group.waitForAll()
+        }
+        #expect(r.entries.count == 200)
+        #expect(locks.count == 0)
+    }
+}
+
+@Suite struct ObjectMetadataTests {
+    @Test func mtimeKeepsNanosecondsBothWays() {
+        let t = Timestamp(seconds: 1_600_000_000, nanoseconds: 123_456_789)
+        #expect(TimeMetadata.format(t) == "1600000000.123456789")
+        #expect(TimeMetadata.parse("1600000000.123456789") == t)
+        #expect(TimeMetadata.format(Timestamp(seconds: 5, nanoseconds: 7)) == "5.000000007")
+        #expect(TimeMetadata.format(Timestamp(seconds: 1_600_000_000)) == "1600000000")
+        #expect(TimeMetadata.parse("1600000000") == Timestamp(seconds: 1_600_000_000))
+        #expect(TimeMetadata.parse("1600000000.5") == Timestamp(seconds: 1_600_000_000, nanoseconds: 500_000_000))
+        for bad in ["", "x", "1.", "1.2x", ".5"] { #expect(TimeMetadata.parse(bad) == nil, "\(bad)") }
+    }
+
+    @Test func contentTypeFromTheName() {
+        let types = ContentTypes(file: nil)
+        #expect(types.type(forKey: "a/b/page.HTML") == "text/html")
+        #expect(types.type(forKey: "x.json") == "application/json")
+        #expect(types.type(forKey: "noext") == nil)
+        #expect(types.type(forKey: "dir/.hidden") == nil)
+        #expect(types.type(forKey: "dir/") == nil)
+    }
+}
+
+/// A VFS over a fresh store, writable.
+private func writable(_ store: ObjectClient = InMemoryObjectStore()) -> VFS {
+    makeVFS(store) { $0.readOnly = false; $0.mimeTypesFile = nil }
+}
+
+private func contents(_ store: InMemoryObjectStore, _ key: String) async -> [UInt8]? {
+    try? await store.getBytes(key, ifMatch: nil)
+}
+
+@Suite struct OrderingTests {
+    @Test func touchThenTruncateStoresTheSize() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = writable(store)
+        let (e, h) = try await vfs.create(parent: 1, name: "f", mode: 0o644)
+        _ = try await vfs.setattr(e.attributes.ino, AttributeChange(mtime: Timestamp(seconds: 1_600_000_000)), handle: h)
+        try await vfs.flush(h)
+        #expect(await contents(store, "f") == [])  // close stored it
+        // truncate -s 1024 opens a second handle while the first is not released yet.
+        let (h2, _) = try await vfs.open(e.attributes.ino, writable: true)
+        _ = try await vfs.setattr(e.attributes.ino, AttributeChange(size: 1024), handle: h2)
+        try await vfs.flush(h2)
+        await vfs.release(h)  // the first handle's late release stores nothing
+        await vfs.release(h2)
+        #expect(await contents(store, "f") == [UInt8](repeating: 0, count: 1024))
+        #expect(try await store.headObject("f", ifMatch: nil).userMetadata["mtime"] != nil)
+    }
+
+    @Test func unlinkOfAFileOpenForWritingStoresNothing() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = writable(store)
+        let (_, h) = try await vfs.create(parent: 1, name: "f", mode: 0o644)
+        _ = try await vfs.write(h, offset: 0, bytes: Array("before".utf8))
+        try await vfs.flush(h)
+        try await vfs.unlink(parent: 1, name: "f")
+        _ = try await vfs.write(h, offset: 6, bytes: Array(" after".utf8))
+        try await vfs.flush(h)
+        await vfs.release(h)
+        #expect(await contents(store, "f") == nil)
+        await #expect(throws: VFSError.notFound) { try await vfs.lookup(parent: 1, name: "f") }
+    }
+
+    @Test func renameOfAFileOpenForWritingMovesItsBytes() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = writable(store)
+        let (_, h) = try await vfs.create(parent: 1, name: "old", mode: 0o644)
+        _ = try await vfs.write(h, offset: 0, bytes: Array("first ".utf8))
+        try await vfs.rename(parent: 1, name: "old", newParent: 1, newName: "new", noReplace: false, exchange: false)
+        _ = try await vfs.write(h, offset: 6, bytes: Array("second".utf8))
+        try await vfs.flush(h)
+        await vfs.release(h)
+        #expect(await contents(store, "old") == nil)
+        #expect(await contents(store, "new") == Array("first second".utf8))
+    }
+
+    @Test func metadataChangedWhileAMultipartUploadRunsIsStoredAfterIt() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = makeVFS(store) { $0.readOnly = false; $0.uploadBufferSize = 1 << 20; $0.mimeTypesFile = nil }
+        let (e, h) = try await vfs.create(parent: 1, name: "big", mode: 0o644)
+        _ = try await vfs.write(h, offset: 0, bytes: [UInt8](repeating: 7, count: (1 << 20) + 10))  // a part went out
+        _ = try await vfs.setattr(e.attributes.ino, AttributeChange(mode: 0o600), handle: nil)
+        try await vfs.flush(h)
+        await vfs.release(h)
+        let info = try await store.headObject("big", ifMatch: nil)
+        #expect(info.size == (1 << 20) + 10)
+        #expect(info.userMetadata["mode"] == String(0o600))  // the upload began with 0o644
+    }
+
+    @Test func rmdirSeesAFileCreatedButNotStored() async throws {
+        let vfs = writable()
+        let d = try await vfs.mkdir(parent: 1, name: "d", mode: 0o755)
+        let (_, h) = try await vfs.create(parent: d.attributes.ino, name: "f", mode: 0o644)
+        await #expect(throws: VFSError.notEmpty) { try await vfs.rmdir(parent: 1, name: "d") }
+        try await vfs.flush(h)
+        await vfs.release(h)
+        try await vfs.unlink(parent: d.attributes.ino, name: "f")
+        try await vfs.rmdir(parent: 1, name: "d")
+        // A create in the removed directory: ENOENT, as on a local disk.
+        await #expect(throws: VFSError.notFound) { try await vfs.create(parent: d.attributes.ino, name: "g", mode: 0o644) }
+    }
+
+    @Test func aRemovedFileStaysReadableForItsReaders() async throws {
+        let store = InMemoryObjectStore()
+        let bytes = (0..<100_000).map { UInt8($0 % 251) }
+        _ = try await store.putObject("f", bytes: bytes)
+        let vfs = writable(store)
+        let e = try await vfs.lookup(parent: 1, name: "f")
+        let (h, _) = try await vfs.open(e.attributes.ino, writable: false)
+        try await vfs.unlink(parent: 1, name: "f")
+        await #expect(throws: VFSError.notFound) { try await vfs.lookup(parent: 1, name: "f") }
+        let read = try await vfs.read(h, offset: 0, size: bytes.count)
+        #expect(read.bytes == bytes)
+        #expect(await contents(store, "f") != nil)  // kept for the reader
+        await vfs.release(h)
+        // Deleted at the last reader's close (from a Task): wait for it, bounded.
+        var gone = false
+        for _ in 0..<1000 where !gone {
+            gone = await contents(store, "f") == nil
+            if !gone { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(gone)
+    }
+
+    @Test func aDanglingSymlinkIsCreatedFoundAndRemoved() async throws {
+        let vfs = writable()
+        _ = try await vfs.symlink(target: "missing", parent: 1, name: "l")
+        let e = try await vfs.lookup(parent: 1, name: "l")
+        #expect(e.attributes.kind == .symlink)
+        #expect(try await vfs.readlink(e.attributes.ino) == "missing")
+        try await vfs.unlink(parent: 1, name: "l")
+        await #expect(throws: VFSError.notFound) { try await vfs.lookup(parent: 1, name: "l") }
+    }
+}
+
+@Suite struct ListingCountTests {
+    private func listed(_ n: Int) async throws -> (VFS, InMemoryObjectStore) {
+        let store = InMemoryObjectStore()
+        for i in 0..<n { _ = try await store.putObject("d/f\(i)", bytes: [1]) }
+        return (makeVFS(store), store)
+    }
+
+    @Test func plainReaddirMakesNoInodes() async throws {
+        let (vfs, _) = try await listed(50)
+        let d = try await vfs.lookup(parent: 1, name: "d")
+        let before = vfs.inodeCount
+        let h = try await vfs.opendir(d.attributes.ino)
+        var inos: [InodeNumber] = []
+        try await vfs.readdir(d.attributes.ino, handle: h, offset: 0, plus: false) { e in
+            inos.append(e.ino)
+            return true
+        }
+        vfs.releasedir(h)
+        #expect(inos.count == 52)
+        #expect(vfs.inodeCount == before)
+        // A name looked up keeps its own number; the listing then shows that one.
+        let f = try await vfs.lookup(parent: d.attributes.ino, name: "f7")
+        let h2 = try await vfs.opendir(d.attributes.ino)
+        var seen: InodeNumber?
+        try await vfs.readdir(d.attributes.ino, handle: h2, offset: 0, plus: false) { e in
+            if e.name == "f7" { seen = e.ino }
+            return true
+        }
+        vfs.releasedir(h2)
+        #expect(seen == f.attributes.ino)
+    }
+
+    @Test func readdirplusCountsOnlyWhatFit() async throws {
+        let (vfs, _) = try await listed(20)
+        let d = try await vfs.lookup(parent: 1, name: "d")
+        let h = try await vfs.opendir(d.attributes.ino)
+        var taken: [DirectoryEntry] = []
+        // The reply holds "." and ".." and 5 entries; the 6th is refused.
+        try await vfs.readdir(d.attributes.ino, handle: h, offset: 0, plus: true) { e in
+            guard taken.count < 7 else { return false }
+            taken.append(e)
+            return true
+        }
+        vfs.releasedir(h)
+        // Each of the 5 was counted once: one FORGET each drops them all.
+        let before = vfs.inodeCount
+        for e in taken.dropFirst(2) { vfs.forget(e.ino, count: 1) }
+        #expect(vfs.inodeCount == before - 5)
+        #expect(vfs.inodeCount == 2)  // the root and "d" (looked up once)
+    }
+}
