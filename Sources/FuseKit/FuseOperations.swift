@@ -145,12 +145,17 @@ enum FuseOperations {
             if toSet & FUSE_SET_ATTR_MODE != 0 { changes.mode = UInt32(a.st_mode) & 0o7777 }
             if toSet & FUSE_SET_ATTR_UID != 0 { changes.uid = a.st_uid }
             if toSet & FUSE_SET_ATTR_GID != 0 { changes.gid = a.st_gid }
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
             if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 {
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
                 changes.mtime = (Int64(now.tv_sec), Int32(now.tv_nsec))
             } else if toSet & FUSE_SET_ATTR_MTIME != 0 {
                 changes.mtime = (Int64(a.st_mtim.tv_sec), Int32(a.st_mtim.tv_nsec))
+            }
+            if toSet & FUSE_SET_ATTR_ATIME_NOW != 0 {
+                changes.atime = (Int64(now.tv_sec), Int32(now.tv_nsec))
+            } else if toSet & FUSE_SET_ATTR_ATIME != 0 {
+                changes.atime = (Int64(a.st_atim.tv_sec), Int32(a.st_atim.tv_nsec))
             }
             let fh = fi?.pointee.fh
             let requested = changes

@@ -31,10 +31,15 @@ public struct FuseAttributes: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var mtime: (seconds: Int64, nanoseconds: Int64)
+    public var atime: (seconds: Int64, nanoseconds: Int64)
+    public var ctime: (seconds: Int64, nanoseconds: Int64)
     public var links: UInt32
 
     public init(ino: UInt64, kind: FuseFileKind, permissions: UInt32, size: UInt64, uid: UInt32, gid: UInt32,
-                mtime: (seconds: Int64, nanoseconds: Int64), links: UInt32 = 1) {
+                mtime: (seconds: Int64, nanoseconds: Int64), atime: (seconds: Int64, nanoseconds: Int64)? = nil,
+                ctime: (seconds: Int64, nanoseconds: Int64)? = nil, links: UInt32 = 1) {
+        self.atime = atime ?? mtime
+        self.ctime = ctime ?? mtime
         self.ino = ino
         self.kind = kind
         self.permissions = permissions
@@ -47,7 +52,7 @@ public struct FuseAttributes: Sendable, Equatable {
 
     public static func == (a: FuseAttributes, b: FuseAttributes) -> Bool {
         a.ino == b.ino && a.kind == b.kind && a.permissions == b.permissions && a.size == b.size && a.uid == b.uid
-            && a.gid == b.gid && a.mtime == b.mtime && a.links == b.links
+            && a.gid == b.gid && a.mtime == b.mtime && a.atime == b.atime && a.ctime == b.ctime && a.links == b.links
     }
 
     var stat: stat {
@@ -60,10 +65,10 @@ public struct FuseAttributes: Sendable, Equatable {
         s.st_gid = gid
         s.st_blksize = 1 << 20
         s.st_blocks = blkcnt_t((size + 511) / 512)
-        let t = timespec(tv_sec: Int(mtime.seconds), tv_nsec: Int(mtime.nanoseconds))
-        s.st_mtim = t
-        s.st_ctim = t
-        s.st_atim = t
+        func ts(_ t: (seconds: Int64, nanoseconds: Int64)) -> timespec { timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.nanoseconds)) }
+        s.st_mtim = ts(mtime)
+        s.st_ctim = ts(ctime)
+        s.st_atim = ts(atime)
         return s
     }
 }
@@ -143,8 +148,10 @@ public struct FuseSetAttributes: Sendable {
     public var gid: UInt32?
     /// Seconds and nanoseconds since the epoch (no rounding through a double).
     public var mtime: (seconds: Int64, nanoseconds: Int32)?
+    public var atime: (seconds: Int64, nanoseconds: Int32)?
     public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil,
-                mtime: (seconds: Int64, nanoseconds: Int32)? = nil) {
+                mtime: (seconds: Int64, nanoseconds: Int32)? = nil, atime: (seconds: Int64, nanoseconds: Int32)? = nil) {
+        self.atime = atime
         self.size = size
         self.mode = mode
         self.uid = uid

@@ -17,8 +17,9 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     static func attributes(_ a: FileAttributes) -> FuseAttributes {
-        FuseAttributes(ino: a.ino, kind: kind(a.kind), permissions: a.mode, size: a.size, uid: a.uid, gid: a.gid,
-                       mtime: (Int64(a.mtime.seconds), Int64(a.mtime.nanoseconds)), links: a.kind == .directory ? 2 : 1)
+        func t(_ t: Timestamp) -> (seconds: Int64, nanoseconds: Int64) { (t.seconds, Int64(t.nanoseconds)) }
+        return FuseAttributes(ino: a.ino, kind: kind(a.kind), permissions: a.mode, size: a.size, uid: a.uid, gid: a.gid,
+                              mtime: t(a.mtime), atime: t(a.atime), ctime: t(a.ctime), links: a.kind == .directory ? 2 : 1)
     }
 
     static func entry(_ e: Entry) -> FuseEntry {
@@ -121,7 +122,8 @@ struct FuseAdapter: FuseFilesystem {
         -> (FuseAttributes, timeout: Double)
     {
         let change = AttributeChange(size: c.size, mode: c.mode, uid: c.uid, gid: c.gid,
-                                     mtime: c.mtime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) })
+                                     mtime: c.mtime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) },
+                                     atime: c.atime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) })
         let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, change, handle: handle) }
         return (Self.attributes(a), vfs.attributeTimeout)
     }

@@ -14,14 +14,17 @@ public struct AttributeChange: Sendable {
     public var uid: UInt32?
     public var gid: UInt32?
     public var mtime: Timestamp?
-    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Timestamp? = nil) {
+    public var atime: Timestamp?
+    public init(size: UInt64? = nil, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mtime: Timestamp? = nil,
+                atime: Timestamp? = nil) {
+        self.atime = atime
         self.size = size
         self.mode = mode
         self.uid = uid
         self.gid = gid
         self.mtime = mtime
     }
-    var touchesMetadata: Bool { mode != nil || uid != nil || gid != nil || mtime != nil }
+    var touchesMetadata: Bool { mode != nil || uid != nil || gid != nil || mtime != nil || atime != nil }
 }
 
 extension VFS {
@@ -41,6 +44,8 @@ extension VFS {
         if let u = change.uid { a.uid = u }
         if let g = change.gid { a.gid = g }
         if let t = change.mtime { a.mtime = t }
+        if let t = change.atime { a.atime = t }
+        a.ctime = wallTimestamp()  // any change of the inode
         let updated = a
         state.withLock { s in
             if var n = s.table[ino] {
@@ -48,6 +53,8 @@ extension VFS {
                 n.attributes.uid = updated.uid
                 n.attributes.gid = updated.gid
                 n.attributes.mtime = updated.mtime
+                n.attributes.atime = updated.atime
+                n.attributes.ctime = updated.ctime
                 n.validatedAt = clock.now()
                 s.table[ino] = n
             }
@@ -101,6 +108,7 @@ extension VFS {
             if var n = s.table[node.ino] {
                 n.attributes.size = size
                 n.attributes.mtime = mtime
+                n.attributes.ctime = mtime
                 s.table[node.ino] = n
             }
         }
@@ -113,6 +121,7 @@ extension VFS {
         if info.size == size && size > 0 { return }
         var attributes = node.attributes
         attributes.mtime = wallTimestamp()
+        attributes.ctime = attributes.mtime
         let options = writeOptions(attributes, key: node.key)
             .keeping(WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata))
         let result: WriteResult?

@@ -33,7 +33,8 @@ extension VFS {
     func writeOptions(_ a: FileAttributes, key: String) -> WriteOptions {
         WriteOptions(contentType: contentTypes.type(forKey: key),
                      userMetadata: ["mode": String(a.mode & 0o7777), "uid": String(a.uid), "gid": String(a.gid),
-                                    "mtime": TimeMetadata.format(a.mtime)])
+                                    "mtime": TimeMetadata.format(a.mtime), "atime": TimeMetadata.format(a.atime),
+                                    "ctime": TimeMetadata.format(a.ctime)])
     }
 
     /// Options for the object of inode `ino` as it is now (`fallback` once it is gone).
@@ -143,6 +144,7 @@ extension VFS {
             } update: { n in
                 n.attributes.size = 0
                 n.attributes.mtime = mtime
+                n.attributes.ctime = mtime
                 n.validatedAt = now
             }
         }
@@ -203,6 +205,7 @@ extension VFS {
                 if var n = s.table[node.ino] {
                     n.attributes.size = 0
                     n.attributes.mtime = wallTimestamp()
+                    n.attributes.ctime = n.attributes.mtime
                     s.table[node.ino] = n
                 }
             }
@@ -376,12 +379,13 @@ extension VFS {
         }
     }
 
-    /// The file's mtime (and so ctime) is now: it was written.
+    /// The file's mtime and ctime are now: it was written.
     func touchFile(_ ino: InodeNumber) {
         let now = wallTimestamp()
         state.withLock { s in
             if var n = s.table[ino] {
                 n.attributes.mtime = now
+                n.attributes.ctime = now
                 s.table[ino] = n
             }
         }

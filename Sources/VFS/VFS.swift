@@ -109,7 +109,9 @@ public final class VFS: Sendable {
         let mtime = metadata["mtime"].flatMap(TimeMetadata.parse) ?? lastModified ?? mountTime
         return FileAttributes(ino: ino, kind: kind, size: size, mode: mode,
                               uid: metadata["uid"].flatMap { UInt32($0) } ?? config.uid,
-                              gid: metadata["gid"].flatMap { UInt32($0) } ?? config.gid, mtime: mtime)
+                              gid: metadata["gid"].flatMap { UInt32($0) } ?? config.gid, mtime: mtime,
+                              atime: metadata["atime"].flatMap(TimeMetadata.parse),
+                              ctime: metadata["ctime"].flatMap(TimeMetadata.parse))
     }
 
     func directoryAttributes(_ ino: InodeNumber, mtime: Timestamp) -> FileAttributes {

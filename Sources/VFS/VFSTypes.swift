@@ -17,7 +17,13 @@ public struct FileAttributes: Sendable, Equatable {
     public var uid: UInt32
     public var gid: UInt32
     public var mtime: Timestamp
-    public init(ino: InodeNumber, kind: FileKind, size: UInt64, mode: UInt32, uid: UInt32, gid: UInt32, mtime: Timestamp) {
+    /// Access and change times (as stored in x-oss-meta-atime / -ctime; mtime when absent).
+    public var atime: Timestamp
+    public var ctime: Timestamp
+    public init(ino: InodeNumber, kind: FileKind, size: UInt64, mode: UInt32, uid: UInt32, gid: UInt32, mtime: Timestamp,
+                atime: Timestamp? = nil, ctime: Timestamp? = nil) {
+        self.atime = atime ?? mtime
+        self.ctime = ctime ?? mtime
         self.ino = ino
         self.kind = kind
         self.size = size

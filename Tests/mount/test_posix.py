@@ -235,9 +235,14 @@ def test_11_times(env):
         f = os.path.join(mnt, "f")
         with open(f, "wb") as out:
             out.write(b"a")
-        os.utime(f, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+        os.utime(f, ns=(1_500_000_000_000_000_007, 1_600_000_000_123_456_789))
         st = os.stat(f)
         assert st.st_mtime_ns == 1_600_000_000_123_456_789
+        assert st.st_atime_ns == 1_500_000_000_000_000_007
+        assert st.st_ctime > 1_700_000_000  # the utime changed the inode now
+        before = os.stat(mnt).st_mtime_ns
+        open(os.path.join(mnt, "new-entry"), "wb").close()
+        assert os.stat(mnt).st_mtime_ns > before  # a directory's mtime moves with its entries
         sh(f"echo more >> '{f}'")
         st2 = os.stat(f)
         assert st2.st_mtime > 1_600_000_001  # >> advanced mtime
@@ -249,14 +254,17 @@ def test_11_times(env):
         assert os.stat(implicit).st_mtime > 1_000_000_000
     head = env.bucket.head_object("px11/f")
     assert int(head.headers["x-oss-meta-mtime"].split(".")[0]) > 1_600_000_001
+    assert head.headers["x-oss-meta-atime"] == "1500000000.000000007"
+    assert int(head.headers["x-oss-meta-ctime"].split(".")[0]) > 1_700_000_000
     env.bucket.put_object("px11/ns", b"", headers={"x-oss-meta-mtime": "1600000000.5"})
     with env.mounted("px11/") as mnt:
         assert os.stat(os.path.join(mnt, "ns")).st_mtime_ns == 1_600_000_000_500_000_000
         g = os.path.join(mnt, "g")
         open(g, "wb").close()
         os.utime(g, ns=(1_700_000_000_000_000_001, 1_700_000_000_000_000_001))
-    with env.mounted("px11/") as mnt:
-        assert os.stat(os.path.join(mnt, "g")).st_mtime_ns == 1_700_000_000_000_000_001
+    with env.mounted("px11/", "list_ahead=0") as mnt:
+        st = os.stat(os.path.join(mnt, "g"))
+        assert st.st_mtime_ns == 1_700_000_000_000_000_001 and st.st_atime_ns == 1_700_000_000_000_000_001
 
 
 def test_12_no_page_cache_mix_after_a_replace(env):
