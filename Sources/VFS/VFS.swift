@@ -164,9 +164,13 @@ public final class VFS: Sendable {
 
     // MARK: lookup
 
+    /// The one name rule (lookup, create, listings): 1 to 255 bytes, no "/", not "." or
+    /// "..". Bytes are scanned directly: listings run this for every entry.
     static func validName(_ name: String) throws(VFSError) {
-        if name.utf8.count > 255 { throw .nameTooLong }
-        if name.isEmpty || name == "." || name == ".." || name.contains("/") { throw .invalidArgument }
+        let bytes = name.utf8
+        if bytes.count > 255 { throw .nameTooLong }
+        if bytes.isEmpty || bytes.contains(UInt8(ascii: "/")) { throw .invalidArgument }
+        if bytes.count <= 2 && bytes.allSatisfy({ $0 == UInt8(ascii: ".") }) { throw .invalidArgument }
     }
 
     /// The answer to a lookup when it needs no request: a fresh inode, a fresh
