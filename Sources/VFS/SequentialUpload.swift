@@ -83,14 +83,10 @@ final class SequentialUpload: Sendable {
     /// Upload options: the configured ones over a continued object's own metadata.
     private func currentOptions() -> WriteOptions { options().keeping(state.withLock { $0.baseOptions }) }
 
-    /// Waits for pool memory for one part (writers wait; they never fail for memory).
+    /// Pool memory for one part (writers wait, woken by memory given back; they never
+    /// fail for memory).
     private func buffer(_ size: Int) async throws -> PooledBuffer {
-        var delay: Duration = .milliseconds(1)
-        while true {
-            if let b = pool.take(size) { return b }
-            try await Task.sleep(for: delay)
-            delay = min(delay * 2, .milliseconds(50))
-        }
+        try await pool.wait(for: size)
     }
 
     /// Appends `bytes` at `offset`; false when the write is not at the end. A write that
@@ -181,7 +177,7 @@ final class SequentialUpload: Sendable {
             // Safety: the buffer is no longer written (it left the state) and lives in this Task.
             let bytes = PartBytes(pointer: UnsafeRawBufferPointer(rebasing: buffer.memory[0..<count]))
             // The copy for seek-backs goes to disk while the part goes to OSS.
-            async let kept: Void = spill.map { file in self.keepCopy(bytes.pointer, at: offset, in: file) } ?? ()
+            async let kept: Void = { if let file = spill { await self.keepCopy(bytes.pointer, at: offset, in: file) } }()
             let part = try await client.uploadPart(key, uploadId: id, partNumber: number,
                                                    body: UploadBody(borrowing: bytes.pointer))
             await kept
@@ -207,10 +203,10 @@ final class SequentialUpload: Sendable {
 
     /// Copies a part going out into the spill; on any failure (disk full, `staging_max`)
     /// the spill is dropped and a later seek back gets ENOTSUP.
-    private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, in file: StagingFile) {
+    private func keepCopy(_ bytes: UnsafeRawBufferPointer, at offset: UInt64, in file: StagingFile) async {
         do {
             if offset + UInt64(bytes.count) > spillLimit { throw VFSError.noSpace }
-            try file.writeThrough(offset: offset, raw: bytes)
+            try await file.writeThrough(offset: offset, raw: bytes)
         } catch {
             state.withLock { s in
                 s.spill = nil

@@ -5,11 +5,33 @@
 // creation, so nothing is left behind if the daemon dies. All staging files
 // together hold at most `staging_max` bytes (StagingBudget); past it a write
 // fails with ENOSPC, as a full disk would.
+import Dispatch
 import ObjectStore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Blocking file calls (pwrite, pread, ftruncate of staging files) run on this queue's
+/// threads, not on Swift's cooperative pool: that pool has one thread per core and
+/// serves every task, so a disk wait there would stall reads and uploads of all files.
+enum BlockingIO {
+    static let queue = DispatchQueue(label: "ossmount.staging-io", attributes: .concurrent)
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws(VFSError) -> T) async throws(VFSError) -> T {
+        let result: Result<T, VFSError> = await withCheckedContinuation { c in
+            queue.async { c.resume(returning: Result { () throws(VFSError) -> T in try body() }) }
+        }
+        return try result.get()
+    }
+}
+
+/// Memory a caller lends to a blocking write while it awaits the write.
+/// Safety: the caller keeps the memory alive and unchanged until the awaited call
+/// returns, and only the I/O thread reads it meanwhile.
+struct LentBytes: @unchecked Sendable {
+    let pointer: UnsafeRawBufferPointer
+}
 
 /// Bytes held by all staging files, against `staging_max` (0: unlimited).
 final class StagingBudget: Sendable {
@@ -78,20 +100,20 @@ final class StagingFile: Sendable {
 
     var size: UInt64 { state.withLock { $0.size } }
 
-    func write(offset: UInt64, bytes: [UInt8]) throws(VFSError) {
-        let result = bytes.withUnsafeBytes { p in Result { () throws(VFSError) in try write(offset: offset, raw: p) } }
-        try result.get()
+    func write(offset: UInt64, bytes: [UInt8]) async throws(VFSError) {
+        try await BlockingIO.run { [self] () throws(VFSError) in
+            let result = bytes.withUnsafeBytes { p in Result { () throws(VFSError) in try write(offset: offset, raw: p, fd: fd) } }
+            try result.get()
+        }
     }
 
     /// Like `write`, bypassing the page cache when offset, length and address are
-    /// block-aligned (a part-sized buffer from the pool at a part boundary is).
-    func writeThrough(offset: UInt64, raw p: UnsafeRawBufferPointer) throws(VFSError) {
+    /// block-aligned (a part-sized buffer from the pool at a part boundary is). `p` must
+    /// stay valid and unchanged until this returns.
+    func writeThrough(offset: UInt64, raw p: UnsafeRawBufferPointer) async throws(VFSError) {
         let aligned = directFD >= 0 && offset % 4096 == 0 && p.count % 4096 == 0 && Int(bitPattern: p.baseAddress) % 4096 == 0
-        try write(offset: offset, raw: p, fd: aligned ? directFD : fd)
-    }
-
-    func write(offset: UInt64, raw p: UnsafeRawBufferPointer) throws(VFSError) {
-        try write(offset: offset, raw: p, fd: fd)
+        let (lent, target) = (LentBytes(pointer: p), aligned ? directFD : fd)
+        try await BlockingIO.run { [self] () throws(VFSError) in try write(offset: offset, raw: lent.pointer, fd: target) }
     }
 
     private func write(offset: UInt64, raw p: UnsafeRawBufferPointer, fd: Int32) throws(VFSError) {
@@ -119,7 +141,11 @@ final class StagingFile: Sendable {
         }
     }
 
-    func truncate(_ size: UInt64) throws(VFSError) {
+    func truncate(_ size: UInt64) async throws(VFSError) {
+        try await BlockingIO.run { [self] () throws(VFSError) in try truncateNow(size) }
+    }
+
+    private func truncateNow(_ size: UInt64) throws(VFSError) {
         let old = self.size
         try grow(to: size)
         guard ftruncate(fd, off_t(size)) == 0 else {
@@ -133,7 +159,12 @@ final class StagingFile: Sendable {
         }
     }
 
-    func read(offset: UInt64, count: Int) -> [UInt8] {
+    func read(offset: UInt64, count: Int) async -> [UInt8] {
+        // Safety net only: the body does not throw.
+        (try? await BlockingIO.run { [self] () throws(VFSError) in readNow(offset: offset, count: count) }) ?? []
+    }
+
+    private func readNow(offset: UInt64, count: Int) -> [UInt8] {
         let end = min(size, offset + UInt64(count))
         guard offset < end else { return [] }
         var out = [UInt8](repeating: 0, count: Int(end - offset))
@@ -152,7 +183,7 @@ final class StagingFile: Sendable {
             } catch {
                 throw VFSError(error)
             }
-            try write(offset: offset, bytes: bytes)
+            try await write(offset: offset, bytes: bytes)
             offset = end
         }
     }
@@ -166,14 +197,14 @@ final class StagingFile: Sendable {
         do {
             let result: WriteResult
             if total <= UInt64(partSize) {
-                result = try await client.putObject(key, bytes: read(offset: 0, count: Int(total)), options: options)
+                result = try await client.putObject(key, bytes: await read(offset: 0, count: Int(total)), options: options)
             } else {
                 let id = try await client.initiateMultipartUpload(key, options: options)
                 do {
                     var parts: [PartInfo] = []
                     var offset: UInt64 = 0
                     while offset < total {
-                        let bytes = read(offset: offset, count: partSize)
+                        let bytes = await read(offset: offset, count: partSize)
                         parts.append(try await client.uploadPart(key, uploadId: id, partNumber: parts.count + 1,
                                                                  body: UploadBody(bytes)))
                         offset += UInt64(bytes.count)

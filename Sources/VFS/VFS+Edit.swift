@@ -79,7 +79,7 @@ extension VFS {
         do {
             let file: StagingFile
             if let spill = t.spill { file = spill } else { file = try newStagingFile() }
-            try file.write(offset: t.offset, bytes: t.bytes)
+            try await file.write(offset: t.offset, bytes: t.bytes)
             if t.onOSS > 0 {
                 try await file.fill(from: client, key: w.key, etag: etag, size: t.onOSS, chunk: config.prefetchChunkSize)
             }

@@ -131,7 +131,7 @@ extension VFS {
             let file = try newStagingFile()
             try await file.fill(from: client, key: node.key, etag: info.etag, size: min(size, info.size),
                                 chunk: config.prefetchChunkSize)
-            try file.truncate(size)
+            try await file.truncate(size)
             result = try await file.upload(client: client, key: node.key, options: options,
                                            partSize: config.uploadBufferSize, pool: pool)
         }

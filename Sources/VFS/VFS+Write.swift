@@ -240,7 +240,7 @@ extension VFS {
             do {
                 switch w.phase {
                 case .staged(let file):
-                    try file.write(offset: at, bytes: bytes)
+                    try await file.write(offset: at, bytes: bytes)
                     return
                 case .discarded(let size):
                     w.set(.discarded(size: max(size, at + UInt64(bytes.count))))
