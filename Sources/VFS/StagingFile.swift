@@ -199,20 +199,8 @@ final class StagingFile: Sendable {
             if total <= UInt64(partSize) {
                 result = try await client.putObject(key, bytes: await read(offset: 0, count: Int(total)), options: options)
             } else {
-                let id = try await client.initiateMultipartUpload(key, options: options)
-                do {
-                    var parts: [PartInfo] = []
-                    var offset: UInt64 = 0
-                    while offset < total {
-                        let bytes = await read(offset: offset, count: partSize)
-                        parts.append(try await client.uploadPart(key, uploadId: id, partNumber: parts.count + 1,
-                                                                 body: UploadBody(bytes)))
-                        offset += UInt64(bytes.count)
-                    }
-                    result = try await client.completeMultipartUpload(key, uploadId: id, parts: parts)
-                } catch {
-                    try? await client.abortMultipartUpload(key, uploadId: id)
-                    throw error
+                result = try await Multipart.upload(client, key: key, options: options, size: total, partSize: partSize) {
+                    await read(offset: $0.lowerBound, count: Int($0.count))
                 }
             }
             state.withLock { $0.dirty = false }

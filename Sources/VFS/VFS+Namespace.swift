@@ -22,19 +22,8 @@ extension VFS {
                                            options: options)
             return
         }
-        let id = try await client.initiateMultipartUpload(destination, options: options)
-        do {
-            var parts: [PartInfo] = []
-            for start in stride(from: UInt64(0), to: info.size, by: Int(chunk)) {
-                let bytes = try await client.getBytes(info.key, range: ByteRange(start, min(info.size, start + chunk)),
-                                                      ifMatch: info.etag)
-                parts.append(try await client.uploadPart(destination, uploadId: id, partNumber: parts.count + 1,
-                                                         body: UploadBody(bytes)))
-            }
-            _ = try await client.completeMultipartUpload(destination, uploadId: id, parts: parts)
-        } catch {
-            try? await client.abortMultipartUpload(destination, uploadId: id)
-            throw error
+        _ = try await Multipart.upload(client, key: destination, options: options, size: info.size, partSize: Int(chunk)) {
+            try await client.getBytes(info.key, range: $0, ifMatch: info.etag)
         }
     }
 
@@ -60,15 +49,11 @@ extension VFS {
             }
             return
         }
-        let id = try await client.initiateMultipartUpload(
-            destination, options: WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata))
-        do {
-            let ranges = stride(from: UInt64(0), to: info.size, by: Int(Self.copyPartSize)).map {
-                ByteRange($0, min(info.size, $0 + Self.copyPartSize))
-            }
-            var parts: [PartInfo] = []
+        let options = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata)
+        _ = try await Multipart.upload(client, key: destination, options: options) { id in
             try await withThrowingTaskGroup(of: PartInfo.self) { group in
-                for (i, range) in ranges.enumerated() {
+                var parts: [PartInfo] = []
+                for (i, range) in Multipart.ranges(info.size, partSize: Self.copyPartSize).enumerated() {
                     if i >= Self.copyConcurrency, let done = try await group.next() { parts.append(done) }
                     group.addTask {
                         try await self.client.uploadPartCopy(destination, uploadId: id, partNumber: i + 1, source: source,
@@ -76,11 +61,8 @@ extension VFS {
                     }
                 }
                 for try await done in group { parts.append(done) }
+                return parts
             }
-            _ = try await client.completeMultipartUpload(destination, uploadId: id, parts: parts.sorted { $0.number < $1.number })
-        } catch {
-            try? await client.abortMultipartUpload(destination, uploadId: id)
-            throw error
         }
     }
 
