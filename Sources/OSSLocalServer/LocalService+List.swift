@@ -58,9 +58,10 @@ extension LocalService {
         var after: String?
         var skipPrefix: String?
         if v2 {
-            // Tokens are base64 of "K<key>" (after that key) or "P<prefix>" (after all under it).
+            // Tokens are URL-safe base64 of "K<key>" (after that key) or "P<prefix>" (after
+            // all under it), as OSS's own are URL-safe: clients sign them as received.
             if let token = r.queryValue("continuation-token"), !token.isEmpty {
-                guard let raw = Base64.decode(token), let kind = raw.first else {
+                guard let raw = Self.decodeToken(token), let kind = raw.first else {
                     throw .invalidArgument("The continuation token provided is incorrect")
                 }
                 after = String(decoding: raw.dropFirst(), as: UTF8.self)
@@ -86,7 +87,7 @@ extension LocalService {
             doc.element("IsTruncated", String(truncated))
             if truncated, let last = entries.last {
                 let token = last.key.map { "K" + $0 } ?? "P" + last.commonPrefix!
-                doc.element("NextContinuationToken", Base64.encode(Array(token.utf8)))
+                doc.element("NextContinuationToken", Self.encodeToken(Array(token.utf8)))
             }
             doc.element("KeyCount", String(entries.count))
         } else {
@@ -193,5 +194,25 @@ extension LocalService {
         }
         doc.close("DeleteResult")
         return .xml(200, doc)
+    }
+
+    /// Base64 with the URL-safe alphabet ('-', '_') and no padding: no byte of it needs
+    /// percent-encoding, so a client signs the same text it sends.
+    static func encodeToken(_ bytes: [UInt8]) -> String {
+        String(Base64.encode(bytes).compactMap { c -> Character? in
+            switch c {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: c
+            }
+        })
+    }
+
+    /// Reads `encodeToken`'s form (and standard base64, for tokens handed out before).
+    static func decodeToken(_ token: String) -> [UInt8]? {
+        var standard = String(token.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
+        while standard.count % 4 != 0 { standard += "=" }
+        return Base64.decode(standard)
     }
 }
