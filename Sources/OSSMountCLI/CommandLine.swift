@@ -119,8 +119,9 @@ public struct MountCommand: Sendable, Equatable {
                                  (fs.jindo.args, fs.ossfs.args, fs.oss.*); -o options win
           --print-config         show the effective options and exit
 
-        ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h] -o endpoint=...
-          shows (or aborts) incomplete multipart uploads, e.g. left by a killed daemon
+        ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h | --all] -o endpoint=...
+          shows (or aborts) incomplete multipart uploads, e.g. left by a killed daemon;
+          abort needs --older-than or --all (live mounts elsewhere write the young ones)
         Every option, with defaults and ossfs/JindoFuse equivalents: docs/CONFIGURATION.md
         """
 }

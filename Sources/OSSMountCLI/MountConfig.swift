@@ -8,6 +8,24 @@ public struct MountConfig: Sendable {
     public var mountpoint = ""
     public var endpoint: String?
     public var region: String?
+
+    /// The region requests are signed for: `region`, else the one an OSS endpoint name
+    /// carries (`oss-cn-hangzhou.aliyuncs.com`, `oss-cn-hangzhou-internal.aliyuncs.com`,
+    /// with or without a scheme), so such a mount signs V4 as OSS recommends.
+    public var signingRegion: String? { region ?? endpoint.flatMap(Self.region(fromEndpoint:)) }
+
+    static func region(fromEndpoint endpoint: String) -> String? {
+        var host = Substring(endpoint)
+        if let scheme = host.range(of: "://") { host = host[scheme.upperBound...] }
+        host = host.prefix { $0 != "/" && $0 != ":" }
+        let suffix = ".aliyuncs.com"
+        guard host.hasPrefix("oss-"), host.hasSuffix(suffix) else { return nil }
+        var name = host.dropFirst(4).dropLast(suffix.count)
+        if name.hasSuffix("-internal") { name = name.dropLast("-internal".count) }
+        // oss-accelerate(-overseas) and other global names carry no region.
+        guard !name.isEmpty, !name.hasPrefix("accelerate"), !name.contains(".") else { return nil }
+        return String(name)
+    }
     /// 1 or 4; nil: V4 with a region, V1 without.
     public var signatureVersion: Int?
     public var readOnly = false
@@ -65,7 +83,8 @@ public struct MountConfig: Sendable {
         func flag(_ b: Bool) -> String { b ? "true" : "false" }
         let lines: [(String, String)] = [
             ("bucket", bucket), ("prefix", prefix), ("mountpoint", mountpoint), ("endpoint", endpoint ?? "-"),
-            ("region", region ?? "-"), ("sigv", signatureVersion.map(String.init) ?? (region == nil ? "1" : "4")),
+            ("region", signingRegion ?? "-"),
+            ("sigv", signatureVersion.map(String.init) ?? (signingRegion == nil ? "1" : "4")),
             ("ro", flag(readOnly)), ("allow_other", flag(allowOther)), ("attr_timeout", "\(attrTimeout)"),
             ("entry_timeout", "\(entryTimeout)"), ("negative_timeout", "\(negativeTimeout)"),
             ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),

@@ -74,10 +74,10 @@ enum Mounter {
         options.insecure = config.insecure
         let transport = CurlTransport(options: options, logger: logger)
         let version: SignatureVersion? = config.signatureVersion.map { $0 == 4 ? .v4 : .v1 }
-        if version == .v4 && config.region == nil {
+        if version == .v4 && config.signingRegion == nil {
             throw MountFailure("sigv=4 needs a region: pass -o region=cn-hangzhou (or the bucket's region)")
         }
-        let clientConfig = OSSClientConfig(endpoint: endpoint, bucket: config.bucket, region: config.region,
+        let clientConfig = OSSClientConfig(endpoint: endpoint, bucket: config.bucket, region: config.signingRegion,
                                            signatureVersion: version)
         let client = OSSClient(config: clientConfig, transport: transport,
                                credentials: credentials(config, transport: transport), logger: logger)

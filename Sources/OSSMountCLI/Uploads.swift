@@ -22,15 +22,26 @@ enum UploadsCommand {
 
     static func run(_ arguments: [String]) -> Int32 {
         guard let action = arguments.first, action == "list" || action == "abort" else {
-            return OSSMount.fail("usage: ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than AGE] -o endpoint=...", fd: nil)
+            return OSSMount.fail(
+                "usage: ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than AGE | --all] -o endpoint=...", fd: nil)
         }
         var rest = Array(arguments.dropFirst())
-        var olderThan = 0.0
+        var olderThan: Double?
         do {
             if let i = rest.firstIndex(of: "--older-than") {
                 guard i + 1 < rest.count else { throw CommandLineError("--older-than needs an age, e.g. 24h") }
                 olderThan = try age(rest[i + 1])
                 rest.removeSubrange(i...(i + 1))
+            }
+            if let i = rest.firstIndex(of: "--all") {
+                if olderThan != nil { throw CommandLineError("give --older-than AGE or --all, not both") }
+                olderThan = 0
+                rest.remove(at: i)
+            }
+            // A bare abort would also take uploads that live mounts elsewhere are writing.
+            if action == "abort" && olderThan == nil {
+                throw CommandLineError(
+                    "uploads abort needs --older-than AGE (e.g. 24h: uploads live mounts write are younger) or --all")
             }
             // Reuse the mount parser: a placeholder mountpoint, never used.
             let command = try MountCommand.parse(Array(rest.prefix(1)) + ["/"] + Array(rest.dropFirst()))
@@ -39,7 +50,7 @@ enum UploadsCommand {
             config.prefix = command.prefix
             if let path = command.configFile { try MountConfig.parse(try ConfigFile.parse(path: path).options, into: &config) }
             try MountConfig.parse(command.options, into: &config)
-            return execute(action: action, config: config, olderThan: olderThan)
+            return execute(action: action, config: config, olderThan: olderThan ?? 0)
         } catch {
             return OSSMount.fail("\(error)", fd: nil)
         }

@@ -44,6 +44,27 @@ import Testing
         }
     }
 
+    @Test func regionComesFromAnOSSEndpointName() throws {
+        let cases: [(String, String?)] = [
+            ("oss-cn-hangzhou.aliyuncs.com", "cn-hangzhou"),
+            ("oss-cn-hangzhou-internal.aliyuncs.com", "cn-hangzhou"),
+            ("https://oss-ap-southeast-1.aliyuncs.com", "ap-southeast-1"),
+            ("http://oss-cn-beijing-internal.aliyuncs.com:80/", "cn-beijing"),
+            ("oss-accelerate.aliyuncs.com", nil),
+            ("http://127.0.0.1:9000", nil),
+            ("s3.oss-cn-hangzhou.aliyuncs.com", nil),
+        ]
+        for (endpoint, region) in cases {
+            var c = MountConfig()
+            try MountConfig.parse(MountCommand.splitOptions("endpoint=\(endpoint)"), into: &c)
+            #expect(c.signingRegion == region, "\(endpoint)")
+            #expect(c.summary.contains("sigv=\(region == nil ? 1 : 4)"), "\(endpoint)")
+        }
+        var given = MountConfig()
+        try MountConfig.parse(MountCommand.splitOptions("endpoint=oss-cn-hangzhou.aliyuncs.com,region=cn-shanghai"), into: &given)
+        #expect(given.signingRegion == "cn-shanghai")  // an explicit region wins
+    }
+
     @Test func paiJSONIsMapped() throws {
         let path = NSTemporaryDirectory() + "pai-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: path) }

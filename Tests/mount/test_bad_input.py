@@ -96,7 +96,13 @@ def test_uploads_list_and_abort(env):
     r = subprocess.run(base + ["list", f"{BUCKET}:/mpu", "--older-than", "1h"] + opts, env=env.credentials_env(),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == ""  # all are newer than an hour
-    r = subprocess.run(base + ["abort", f"{BUCKET}:/mpu"] + opts, env=env.credentials_env(), capture_output=True,
+    r = subprocess.run(base + ["abort", f"{BUCKET}:/mpu", "--older-than", "1h"] + opts, env=env.credentials_env(),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == ""  # nothing that old: the live ones stay
+    r = subprocess.run(base + ["abort", f"{BUCKET}:/mpu", "--older-than", "1h", "--all"] + opts,
+                       env=env.credentials_env(), capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "not both" in r.stderr
+    r = subprocess.run(base + ["abort", f"{BUCKET}:/mpu", "--all"] + opts, env=env.credentials_env(), capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert len([l for l in r.stdout.splitlines() if l.startswith("aborted")]) == 3

@@ -74,7 +74,12 @@ def test_kill_9_during_a_large_write_leaves_no_object(env):
     listed = subprocess.run([str(OSSMOUNT), "uploads", "list", f"{BUCKET}:/w-kill"] + opts, env=env.credentials_env(),
                             capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0 and "w-kill/big.bin" in listed.stdout
-    aborted = subprocess.run([str(OSSMOUNT), "uploads", "abort", f"{BUCKET}:/w-kill"] + opts,
+    # A bare abort is refused (live mounts elsewhere may be writing those uploads).
+    bare = subprocess.run([str(OSSMOUNT), "uploads", "abort", f"{BUCKET}:/w-kill"] + opts,
+                          env=env.credentials_env(), capture_output=True, text=True, timeout=30)
+    assert bare.returncode != 0 and "--older-than" in bare.stderr and "--all" in bare.stderr
+    assert env.bucket.list_multipart_uploads(prefix="w-kill/").upload_list != []
+    aborted = subprocess.run([str(OSSMOUNT), "uploads", "abort", f"{BUCKET}:/w-kill", "--all"] + opts,
                              env=env.credentials_env(), capture_output=True, text=True, timeout=30)
     assert aborted.returncode == 0 and "aborted" in aborted.stdout
     assert env.bucket.list_multipart_uploads(prefix="w-kill/").upload_list == []
