@@ -61,20 +61,33 @@ public struct StaticCredentialsProvider: CredentialsProvider {
     public func credentials() async throws -> Credentials? { value }
 }
 
-/// `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN`.
+/// `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN` (ossfs, ossutil), or
+/// the Alibaba Cloud SDKs' `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET`,
+/// `ALIBABA_CLOUD_SECURITY_TOKEN` when the first pair is absent.
 public struct EnvironmentCredentialsProvider: CredentialsProvider {
     let environment: [String: String]
-    public var sourceDescription: String { "environment (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET)" }
+    public var sourceDescription: String {
+        "environment (OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET or ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET)"
+    }
     public init(environment: [String: String]) { self.environment = environment }
 
+    /// The names each family uses for id, secret and token.
+    static let families = [
+        ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"),
+    ]
+
     public func credentials() async throws -> Credentials? {
-        let id = environment["OSS_ACCESS_KEY_ID"] ?? ""
-        let secret = environment["OSS_ACCESS_KEY_SECRET"] ?? ""
-        if id.isEmpty && secret.isEmpty { return nil }
-        guard !id.isEmpty, !secret.isEmpty else {
-            throw ObjectStoreError.credentials(
-                "\(sourceDescription): both OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET must be set")
+        for (idName, secretName, tokenName) in Self.families {
+            let id = environment[idName] ?? ""
+            let secret = environment[secretName] ?? ""
+            if id.isEmpty && secret.isEmpty { continue }
+            guard !id.isEmpty, !secret.isEmpty else {
+                throw ObjectStoreError.credentials("environment: both \(idName) and \(secretName) must be set")
+            }
+            return Credentials(accessKeyId: id, accessKeySecret: secret,
+                               securityToken: environment[tokenName].flatMap { $0.isEmpty ? nil : $0 })
         }
-        return Credentials(accessKeyId: id, accessKeySecret: secret, securityToken: environment["OSS_SESSION_TOKEN"])
+        return nil
     }
 }

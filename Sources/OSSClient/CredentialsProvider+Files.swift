@@ -71,11 +71,13 @@ public struct PasswdFileProvider: CredentialsProvider {
             if required { throw ObjectStoreError.credentials("\(sourceDescription): no such file") }
             return nil
         }
+        // Group access (640, which ossfs's docs suggest) is the owner's choice; access by
+        // every other user is refused.
         let mode = st.st_mode & 0o777
-        if mode & 0o077 != 0 {
+        if mode & 0o007 != 0 {
             throw ObjectStoreError.credentials(
-                "\(sourceDescription) may be read by other users (mode \(String(mode, radix: 8))); "
-                    + "run: chmod 600 \(path)")
+                "\(sourceDescription) may be read by any user (mode \(String(mode, radix: 8))); "
+                    + "run: chmod 600 \(path) (or 640)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ObjectStoreError.credentials("\(sourceDescription): cannot be read")

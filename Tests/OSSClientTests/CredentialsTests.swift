@@ -51,6 +51,19 @@ final class CountingProvider: CredentialsProvider {
         await #expect(throws: ObjectStoreError.self) {
             _ = try await EnvironmentCredentialsProvider(environment: ["OSS_ACCESS_KEY_ID": "only"]).credentials()
         }
+        // The Alibaba Cloud SDKs' names, when the OSS_* pair is absent.
+        let sdk = try await EnvironmentCredentialsProvider(environment: [
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "aid", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ask", "ALIBABA_CLOUD_SECURITY_TOKEN": "at",
+        ]).credentials()
+        #expect(sdk?.accessKeyId == "aid" && sdk?.accessKeySecret.reveal() == "ask" && sdk?.securityToken?.reveal() == "at")
+        let both = try await EnvironmentCredentialsProvider(environment: [
+            "OSS_ACCESS_KEY_ID": "id", "OSS_ACCESS_KEY_SECRET": "sk", "ALIBABA_CLOUD_ACCESS_KEY_ID": "aid",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ask",
+        ]).credentials()
+        #expect(both?.accessKeyId == "id" && both?.securityToken == nil)
+        await #expect(throws: ObjectStoreError.self) {
+            _ = try await EnvironmentCredentialsProvider(environment: ["ALIBABA_CLOUD_ACCESS_KEY_SECRET": "x"]).credentials()
+        }
     }
 
     @Test func jsonCredentialsFile() async throws {
@@ -85,6 +98,9 @@ final class CountingProvider: CredentialsProvider {
             #expect("\(error)".contains("chmod 600 \(open)"))
             #expect("\(error)".contains("644"))
         }
+        // Readable by its group only (640, as ossfs's docs suggest): accepted.
+        let group = dir.write("group", "AKG:SKG\n", mode: 0o640)
+        #expect(try await PasswdFileProvider(path: group, bucket: "bkt", required: true).credentials()?.accessKeyId == "AKG")
     }
 
     @Test func credentialProcess() async throws {
@@ -117,7 +133,7 @@ final class CountingProvider: CredentialsProvider {
             Issue.record("expected failure")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("environment (OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET): not set"))
+            #expect(text.contains("environment (OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET or ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET): not set"))
             #expect(text.contains("credentials file \(dir.path)/none: not set"))
             #expect(text.contains("chmod 600"))
         }

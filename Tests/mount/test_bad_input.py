@@ -1,5 +1,5 @@
 """Bad input fails the mount command within seconds, with one line that names
-the problem, and leaves nothing mounted."""
+the problem, and leaves nothing mounted; the credential forms users have mount."""
 import os
 import stat
 import subprocess
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BUCKET, OSSMOUNT, REGION
+from conftest import BUCKET, OSSMOUNT, REGION, wait_until
 
 
 def run_mount(env, args, env_vars=None, timeout=30):
@@ -68,6 +68,28 @@ def test_unknown_option(env):
     mnt = fresh_dir(env)
     r, t = run_mount(env, env.mount_args("", mnt, "no_such_option=1")[1:])
     check_failure(r, t, "unknown option 'no_such_option'")
+
+
+def test_sdk_environment_names_and_a_group_readable_passwd_file_mount(env):
+    """ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET alone, and a passwd file of mode 640 (as
+    ossfs's docs suggest), each give a working mount."""
+    plain = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_ACCESS_KEY", "ALIBABA_CLOUD_"))}
+    env.bucket.put_object("cred/hello", b"hi")
+    sdk = dict(plain, ALIBABA_CLOUD_ACCESS_KEY_ID=env.server.access_key_id,
+               ALIBABA_CLOUD_ACCESS_KEY_SECRET=env.server.secret)
+    path = os.path.join(env.base, "passwd-group")
+    with open(path, "w") as f:
+        f.write(f"{env.server.access_key_id}:{env.server.secret}\n")
+    os.chmod(path, 0o640)
+    for variables, options in ((sdk, ""), (plain, f"passwd_file={path}")):
+        mnt = fresh_dir(env)
+        r, _ = run_mount(env, env.mount_args("cred/", mnt, options)[1:], variables)
+        assert r.returncode == 0, r.stderr
+        try:
+            assert open(os.path.join(mnt, "hello"), "rb").read() == b"hi"
+        finally:
+            subprocess.run(["fusermount3", "-u", mnt], check=False)
+            assert wait_until(lambda: not os.path.ismount(mnt))
 
 
 def test_world_readable_passwd_file(env):
