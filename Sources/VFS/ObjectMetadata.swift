@@ -1,10 +1,8 @@
 // What files carry besides their bytes: times in `x-oss-meta-mtime` with
 // integer nanoseconds, and a Content-Type chosen from the name as ossfs and s3fs
 // choose it (/etc/mime.types), so objects written here are served right over HTTP.
+import Foundation
 import ObjectStore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `x-oss-meta-mtime` as s3fs writes it: whole seconds, or seconds "." nine digits of
 /// nanoseconds. Parsed without a double, so nanoseconds survive.
@@ -42,7 +40,7 @@ struct ContentTypes: Sendable {
 
     init(file: String?) {
         var table = Self.builtIn
-        if let file, let text = Self.read(file) {
+        if let file, let text = try? String(contentsOfFile: file, encoding: .utf8) {
             for line in text.split(separator: "\n") where !line.hasPrefix("#") {
                 let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 guard words.count > 1 else { continue }
@@ -59,18 +57,5 @@ struct ContentTypes: Sendable {
             return nil
         }
         return byExtension[name[name.index(after: dot)...].lowercased()]
-    }
-
-    private static func read(_ path: String) -> String? {
-        guard let f = fopen(path, "r") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -54,7 +54,8 @@ extension VFS {
         // as the file, as lookup answers (its children are then not reachable here). Names
         // a directory entry cannot have ("", ".", "..", over 255 bytes) are not shown.
         var fresh: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
-        for o in page.objects where o.key != d.key && !isHidden(o.key, etag: o.etag) {
+        let hidden = state.withLock { $0.hidden }  // one look per page (almost always empty)
+        for o in page.objects where o.key != d.key && hidden[o.key] != o.etag {
             let name = String(o.key.dropFirst(d.key.count))
             if (try? Self.validName(name)) != nil { fresh.append((name, o.type == .symlink ? .symlink : .file, o.key, o)) }
         }

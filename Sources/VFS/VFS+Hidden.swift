@@ -34,9 +34,9 @@ extension VFS {
         state.withLock { $0.hidden[key] = nil }
     }
 
-    /// A reader of `key` closed: if it was the last one of a removed object, delete it.
+    /// A reader of the removed object at `key` closed: if it was the last one, delete it.
     func readerClosed(_ key: String) {
-        guard state.withLock({ $0.hidden[key] != nil }), !hasReaders(key) else { return }
+        guard !hasReaders(key) else { return }
         Task { [self] in
             do {
                 try await keyLocks.with(key) { () async throws(VFSError) in

@@ -84,6 +84,8 @@ extension VFS {
         if exchange { throw .invalidArgument }
         let (dir, key) = try target(parent, name)
         let (newDir, destination) = try target(newParent, newName)
+        let r = RenameRequest(parent: parent, name: name, key: key, newParent: newParent, newName: newName,
+                              destination: destination, newDir: newDir, noReplace: noReplace)
         // Open writers of the file move with it: each stores what it holds under the old
         // name first (holding its gate, so no write slips in), then continues at the new one.
         // Writers register under the key's lock (openForWrite): if one registered after this
@@ -91,31 +93,34 @@ extension VFS {
         var done = false
         while !done {
             let moving = writers(of: key).sorted { ObjectIdentifier($0) < ObjectIdentifier($1) }
-            done = try await renameWith(moving, dir: dir, key: key, parent: parent, name: name, newDir: newDir,
-                                        destination: destination, newParent: newParent, newName: newName, noReplace: noReplace)
+            done = try await rename(r, moving: moving)
         }
         touchDirectory(dir.ino)
         touchDirectory(newDir.ino)
     }
 
+    /// One rename: the source and destination names and keys.
+    struct RenameRequest: Sendable {
+        var parent: InodeNumber, name: String, key: String
+        var newParent: InodeNumber, newName: String, destination: String, newDir: Inode
+        var noReplace: Bool
+    }
+
     /// The rename with the gates of `moving` held; false (nothing done) when other writers
-    /// of `key` registered meanwhile.
-    private func renameWith(_ moving: [WriteHandle], dir: Inode, key: String, parent: InodeNumber, name: String,
-                            newDir: Inode, destination: String, newParent: InodeNumber, newName: String,
-                            noReplace: Bool) async throws(VFSError) -> Bool {
-        let locks = [key, key + "/", destination, destination + "/"]
-        return try await creatingEntry(in: newDir) { () async throws(VFSError) -> Bool in
+    /// of the source registered meanwhile.
+    private func rename(_ r: RenameRequest, moving: [WriteHandle]) async throws(VFSError) -> Bool {
+        let locks = [r.key, r.key + "/", r.destination, r.destination + "/"]
+        return try await creatingEntry(in: r.newDir) { () async throws(VFSError) -> Bool in
             try await withGates(moving[...]) { () async throws(VFSError) -> Bool in
                 try await keyLocks.with(locks) { () async throws(VFSError) -> Bool in
-                    guard Set(writers(of: key).map(ObjectIdentifier.init)) == Set(moving.map(ObjectIdentifier.init)) else {
+                    guard Set(writers(of: r.key).map(ObjectIdentifier.init)) == Set(moving.map(ObjectIdentifier.init)) else {
                         return false
                     }
-                    for w in moving where w.key == key { try await store(w) }
-                    try await renameLocked(parent: parent, name: name, key: key, newParent: newParent, newName: newName,
-                                           destination: destination, noReplace: noReplace)
+                    for w in moving where w.key == r.key { try await store(w) }
+                    try await renameLocked(r)
                     guard !moving.isEmpty else { return true }
-                    let info = try await headIfExists(destination)
-                    for w in moving where w.key == key { retarget(w, to: destination, object: info) }
+                    let info = try await headIfExists(r.destination)
+                    for w in moving where w.key == r.key { retarget(w, to: r.destination, object: info) }
                     return true
                 }
             }
@@ -148,12 +153,12 @@ extension VFS {
         }
     }
 
-    private func renameLocked(parent: InodeNumber, name: String, key: String, newParent: InodeNumber, newName: String,
-                              destination: String, noReplace: Bool) async throws(VFSError) {
-        let (_, _, isDirectory) = try await child(parent, name)
-        let existing = try? await child(newParent, newName)
-        if let existing, noReplace || existing.key == key && existing.isDirectory == isDirectory {
-            if noReplace { throw .exists }
+    private func renameLocked(_ r: RenameRequest) async throws(VFSError) {
+        let (key, destination) = (r.key, r.destination)
+        let (_, _, isDirectory) = try await child(r.parent, r.name)
+        let existing = try? await child(r.newParent, r.newName)
+        if let existing, r.noReplace || existing.key == key && existing.isDirectory == isDirectory {
+            if r.noReplace { throw .exists }
             return  // renaming onto itself
         }
         do {
@@ -210,14 +215,14 @@ extension VFS {
     public func symlink(target: String, parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
         let (dir, key) = try self.target(parent, name)
         let targetKey = Self.targetKey(target, linkDirectory: dir.key)
-        let result = try await creatingEntry(in: dir) { () async throws(VFSError) in try await keyLocks.with(key) { () async throws(VFSError) -> WriteResult in
+        let result = try await creatingEntry(in: dir, locking: [key]) { () async throws(VFSError) -> WriteResult in
             if (try? await child(parent, name)) != nil { throw .exists }
             do {
                 return try await client.putSymlink(key, target: targetKey, options: writeOptions(key: "", mode: 0o777))
             } catch {
                 throw VFSError(error)
             }
-        } }
+        }
         // Not looked up again: HEAD follows the link, and its target need not exist.
         unhide(key)
         touchDirectory(dir.ino)

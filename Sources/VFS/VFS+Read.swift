@@ -34,28 +34,36 @@ extension VFS {
         }
         // A changed object must not be served from the kernel's page cache.
         let fresh = remember(fileKey: node.key, info: info, lookups: 0)
-        return (readHandle(fresh, size: info.size), keepPageCache(ino, etag: info.etag) && open.isEmpty)
+        let keep = state.withLock { s in keepPageCache(in: &s, ino, etag: info.etag) }
+        return (readHandle(fresh, size: info.size), keep && open.isEmpty)
     }
 
     /// `open` for reading when it needs no request (attributes fresh, no
     /// `close_to_open`, nobody writing it here), else nil.
+    /// Called on the FUSE thread for every open of a small file: one look at the state,
+    /// no allocation.
     public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
-        guard !config.closeToOpen, let node = try? inode(ino), node.kind != .directory,
-            clock.now() - node.validatedAt < config.attrTimeout, writers(of: ino).isEmpty, isBound(node)
-        else { return nil }
-        return (readHandle(node), node.etag.map { keepPageCache(ino, etag: $0) } ?? false)
+        guard !config.closeToOpen else { return nil }
+        let now = clock.now()
+        let ready: (Inode, Bool)? = state.withLock { s in
+            guard let node = s.table[ino], node.kind != .directory, now - node.validatedAt < config.attrTimeout,
+                s.table.ino(forKey: node.key) == ino,  // still bound to its name
+                !s.writers.values.contains(where: { $0.ino == ino })
+            else { return nil }
+            return (node, node.etag.map { keepPageCache(in: &s, ino, etag: $0) } ?? false)
+        }
+        guard let (node, keep) = ready else { return nil }
+        return (readHandle(node), keep)
     }
 
     /// Whether the kernel may keep the pages it has of `ino`: only if they came from the
     /// object it is now (`etag`). Either way its pages are of `etag` from here on.
-    func keepPageCache(_ ino: InodeNumber, etag: ETag) -> Bool {
-        state.withLock { s in
-            guard var n = s.table[ino] else { return false }
-            let keep = n.pageCacheETag == etag
-            n.pageCacheETag = etag
-            s.table[ino] = n
-            return keep && config.keepCache
-        }
+    func keepPageCache(in s: inout State, _ ino: InodeNumber, etag: ETag) -> Bool {
+        guard var n = s.table[ino] else { return false }
+        let keep = n.pageCacheETag == etag
+        n.pageCacheETag = etag
+        s.table[ino] = n
+        return keep && config.keepCache
     }
 
     private func readHandle(_ node: Inode, size: UInt64? = nil, local: WriteHandle? = nil) -> UInt64 {
@@ -103,9 +111,13 @@ extension VFS {
 
     /// Releases a handle open for reading (no I/O); false for any other handle.
     public func releaseWithoutIO(_ handle: UInt64) -> Bool {
-        guard let h = state.withLock({ $0.files.removeValue(forKey: handle) }) else { return false }
+        let released = state.withLock { s -> (FileHandle, hidden: Bool)? in
+            guard let h = s.files.removeValue(forKey: handle) else { return nil }
+            return (h, s.hidden[h.key] != nil)
+        }
+        guard let (h, hidden) = released else { return false }
         h.reader.close()
-        readerClosed(h.key)
+        if hidden { readerClosed(h.key) }
         return true
     }
 

@@ -82,9 +82,9 @@ extension VFS {
         }
     }
 
-    /// Open write handles of `key`.
+    /// Open write handles of `key` (a handle whose name was unlinked has no key any more).
     func writers(of key: String) -> [WriteHandle] {
-        state.withLock { s in s.writers.values.filter { $0.key == key } }
+        state.withLock { s in s.writers.values.filter { $0.key == key && !$0.state.withLock { $0.unlinked } } }
     }
 
     /// Open write handles of `ino`.
@@ -103,9 +103,10 @@ extension VFS {
     }
 
     /// Runs `body`, which creates an entry in `dir`, with the entry counted as a child of
-    /// `dir` from before it starts (so a concurrent rmdir sees it) until it ends. A
-    /// directory removed meanwhile gives ENOENT, as on a local disk.
-    func creatingEntry<T: Sendable>(in dir: Inode, _ body: () async throws(VFSError) -> T) async throws(VFSError) -> T {
+    /// `dir` from before it starts (so a concurrent rmdir sees it) until it ends, holding
+    /// the locks of `keys`. A directory removed meanwhile gives ENOENT, as on a local disk.
+    func creatingEntry<T: Sendable>(in dir: Inode, locking keys: [String] = [],
+                                    _ body: () async throws(VFSError) -> T) async throws(VFSError) -> T {
         try await keyLocks.with(dir.key) { () async throws(VFSError) in
             try state.withLock { s throws(VFSError) in
                 if dir.ino != InodeTable.rootIno && s.table.ino(forKey: dir.key) != dir.ino { throw .notFound }
@@ -118,7 +119,7 @@ extension VFS {
                 if s.creating[dir.key] == 0 { s.creating[dir.key] = nil }
             }
         }
-        return try await body()
+        return try await keyLocks.with(keys, body)
     }
 
     /// Whether entries of the directory `prefix` exist here and not yet on OSS.
@@ -129,10 +130,11 @@ extension VFS {
         }
     }
 
-    /// The inode of a file this mount is creating at `key` (size 0, `perms`).
-    func newFileInode(key: String, perms: UInt32, lookups: UInt64) -> Inode {
+    /// The inode of a file this mount is creating at `key` (size 0, `perms`, times `mtime`
+    /// or now).
+    func newFileInode(key: String, perms: UInt32, lookups: UInt64, mtime: Timestamp? = nil) -> Inode {
         let now = clock.now()
-        let mtime = wallTimestamp()
+        let mtime = mtime ?? wallTimestamp()
         return state.withLock { s in
             s.negative[key] = nil
             s.listAhead.forgetAll()
@@ -165,14 +167,15 @@ extension VFS {
     public func mknod(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
         let (dir, key) = try target(parent, name)
         let perms = mode & 0o7777 & ~config.umask
-        let node = newFileInode(key: key, perms: perms, lookups: 1)
-        let result = try await creatingEntry(in: dir) { () async throws(VFSError) in
-            try await keyLocks.with(key) { () async throws(VFSError) -> WriteResult in
-                do { return try await client.putObject(key, bytes: [], options: writeOptions(node.attributes, key: key)) } catch {
-                    throw VFSError(error)
-                }
+        let now = wallTimestamp()
+        let attributes = FileAttributes(ino: 0, kind: .file, size: 0, mode: perms, uid: config.uid, gid: config.gid, mtime: now)
+        let result = try await creatingEntry(in: dir, locking: [key]) { () async throws(VFSError) -> WriteResult in
+            do { return try await client.putObject(key, bytes: [], options: writeOptions(attributes, key: key)) } catch {
+                throw VFSError(error)
             }
         }
+        // The inode only once the object exists: a failed mknod leaves nothing behind.
+        let node = newFileInode(key: key, perms: perms, lookups: 1, mtime: now)
         unhide(key)
         recordStored(node.ino, etag: result.etag, size: 0)
         touchDirectory(dir.ino)
@@ -396,7 +399,7 @@ extension VFS {
 
     public func mkdir(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
         let (dir, key) = try target(parent, name)
-        try await creatingEntry(in: dir) { () async throws(VFSError) in try await keyLocks.with([key, key + "/"]) { () async throws(VFSError) in
+        try await creatingEntry(in: dir, locking: [key, key + "/"]) { () async throws(VFSError) in
             if !writers(of: key).isEmpty { throw .exists }
             let existing = try await headIfExists(key)
             let isDirectory = try await directoryExists(key + "/")
@@ -407,7 +410,7 @@ extension VFS {
             } catch {
                 throw VFSError(error)
             }
-        } }
+        }
         touchDirectory(dir.ino)
         return entry(remember(directoryKey: key + "/", lookups: 1, mtime: wallTimestamp()))
     }

@@ -115,6 +115,19 @@ private func contents(_ store: InMemoryObjectStore, _ key: String) async -> [UIn
         await #expect(throws: VFSError.notFound) { try await vfs.lookup(parent: 1, name: "f") }
     }
 
+    @Test func anUnlinkedFileStillOpenLeavesItsNameFree() async throws {
+        let vfs = writable()
+        let (_, h) = try await vfs.create(parent: 1, name: "f", mode: 0o644)
+        try await vfs.unlink(parent: 1, name: "f")
+        // The orphaned descriptor no longer holds the name.
+        await #expect(throws: VFSError.notFound) { try await vfs.unlink(parent: 1, name: "f") }
+        _ = try await vfs.mkdir(parent: 1, name: "f", mode: 0o755)
+        _ = try await vfs.write(h, offset: 0, bytes: [1, 2, 3])
+        try await vfs.flush(h)
+        await vfs.release(h)
+        #expect(try await vfs.lookup(parent: 1, name: "f").attributes.kind == .directory)
+    }
+
     @Test func renameOfAFileOpenForWritingMovesItsBytes() async throws {
         let store = InMemoryObjectStore()
         let vfs = writable(store)
