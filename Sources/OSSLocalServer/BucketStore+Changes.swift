@@ -1,18 +1,19 @@
 // Every change to a bucket goes through these few functions: check, persist the
 // record (the commit point on disk), update memory, drop the blob no longer named.
+import ObjectStore
 import Foundation
 
 extension BucketStore {
-    func object(_ key: String) -> ObjectRecord? { state.withLock { $0.objects[key] } }
+    func object(_ key: String) -> ObjectRecord? { state.withLock { $0.objects[ByteKey(key)] } }
 
     /// Stores `record` under its key after `check` accepted the current record. The
     /// replaced record's blob is deleted unless the new record uses the same blob.
     func commit(_ record: ObjectRecord, check: (ObjectRecord?) throws(OSSError) -> Void = { _ in }) throws(OSSError) {
         let old: ObjectRecord? = try state.withLock { s throws(OSSError) in
-            let current = s.objects[record.key]
+            let current = s.objects[ByteKey(record.key)]
             try check(current)
             do { try persist(record) } catch { throw OSSError.internalError("\(error)") }
-            s.objects[record.key] = record
+            s.objects[ByteKey(record.key)] = record
             if current == nil { s.index.insert(record.key) }
             return current
         }
@@ -21,7 +22,7 @@ extension BucketStore {
 
     func remove(_ key: String) {
         let old: ObjectRecord? = state.withLock { s in
-            guard let current = s.objects.removeValue(forKey: key) else { return nil }
+            guard let current = s.objects.removeValue(forKey: ByteKey(key)) else { return nil }
             unpersist(key: key)
             s.index.remove(key)
             return current
@@ -33,7 +34,7 @@ extension BucketStore {
     func sortedKeys() -> [String] { state.withLock { $0.index.keys() } }
 
     func upload(_ id: String, key: String) throws(OSSError) -> UploadRecord {
-        guard let u = state.withLock({ $0.uploads[id] }), u.key == key else { throw .noSuchUpload() }
+        guard let u = state.withLock({ $0.uploads[id] }), u.key.bytesEqual(key) else { throw .noSuchUpload() }
         return u
     }
 
@@ -42,7 +43,7 @@ extension BucketStore {
         throws(OSSError) -> UploadRecord
     {
         try state.withLock { s throws(OSSError) in
-            guard var u = s.uploads[id], u.key == key else { throw .noSuchUpload() }
+            guard var u = s.uploads[id], u.key.bytesEqual(key) else { throw .noSuchUpload() }
             try change(&u)
             do { try persist(u) } catch { throw OSSError.internalError("\(error)") }
             s.uploads[id] = u
@@ -60,7 +61,7 @@ extension BucketStore {
     /// Removes the upload record; returns it so its part blobs can be deleted or kept.
     func removeUpload(_ id: String, key: String) throws(OSSError) -> UploadRecord {
         try state.withLock { s throws(OSSError) in
-            guard let u = s.uploads[id], u.key == key else { throw .noSuchUpload() }
+            guard let u = s.uploads[id], u.key.bytesEqual(key) else { throw .noSuchUpload() }
             s.uploads[id] = nil
             unpersist(uploadId: id)
             return u

@@ -4,6 +4,7 @@
 // JSON record after the blob it names was fsynced, so a kill -9 leaves each key
 // either as it was or as it was going to be; blobs no record names are
 // removed at the next start.
+import ObjectStore
 import Foundation
 import NIOCore
 import OSSCrypto
@@ -51,7 +52,7 @@ final class BucketStore: Sendable {
     let directory: String?
 
     struct State {
-        var objects: [String: ObjectRecord] = [:]
+        var objects: [ByteKey: ObjectRecord] = [:]
         var index = KeyIndex()
         var uploads: [String: UploadRecord] = [:]
     }
@@ -133,7 +134,7 @@ final class BucketStore: Sendable {
                 }
                 guard let data = fm.contents(atPath: path) else { continue }
                 if sub == "objects", let r = try? JSONDecoder().decode(ObjectRecord.self, from: data) {
-                    s.objects[r.key] = r
+                    s.objects[ByteKey(r.key)] = r
                     s.index.insert(r.key)
                     if let b = r.blob { referenced.insert(b) }
                 } else if let u = try? JSONDecoder().decode(UploadRecord.self, from: data) {
@@ -152,29 +153,29 @@ final class BucketStore: Sendable {
 /// next read, so loading or writing many keys costs one sort, not one shift each.
 struct KeyIndex {
     private var sorted: [String] = []
-    private var added: Set<String> = []
-    private var removed: Set<String> = []
+    private var added: Set<ByteKey> = []
+    private var removed: Set<ByteKey> = []
 
     static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
     mutating func insert(_ key: String) {
-        if removed.remove(key) == nil { added.insert(key) }
+        if removed.remove(ByteKey(key)) == nil { added.insert(ByteKey(key)) }
     }
 
     mutating func remove(_ key: String) {
-        if added.remove(key) == nil { removed.insert(key) }
+        if added.remove(ByteKey(key)) == nil { removed.insert(ByteKey(key)) }
     }
 
     /// The keys, merged and in order.
     mutating func keys() -> [String] {
         if !added.isEmpty || !removed.isEmpty {
-            let fresh = added.subtracting(sorted).sorted(by: Self.precedes)
+            let fresh = added.subtracting(sorted.map(ByteKey.init)).map(\.string).sorted(by: Self.precedes)
             var merged: [String] = []
             merged.reserveCapacity(sorted.count + fresh.count)
             var i = 0, j = 0
             while i < sorted.count || j < fresh.count {
                 if j == fresh.count || (i < sorted.count && Self.precedes(sorted[i], fresh[j])) {
-                    if !removed.contains(sorted[i]) { merged.append(sorted[i]) }
+                    if !removed.contains(ByteKey(sorted[i])) { merged.append(sorted[i]) }
                     i += 1
                 } else {
                     merged.append(fresh[j])

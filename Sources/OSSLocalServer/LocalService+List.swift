@@ -1,5 +1,6 @@
 // Listing: ListObjectsV2 and V1 (V1 for S3 peers such as s3fs), ListBuckets,
 // bucket info, and DeleteMultipleObjects.
+import ObjectStore
 import Foundation
 import OSSClient
 import OSSCrypto
@@ -25,24 +26,31 @@ extension LocalService {
         }
         var entries: [ListEntry] = []
         var i = lo
-        let skip = skipPrefix
         while i < keys.count {
             let key = keys[i]
             i += 1
             if let after, !KeyIndex.precedes(after, key) { continue }
-            if let skip, key.hasPrefix(skip) { continue }
-            guard key.hasPrefix(prefix) else { break }
+            if let skipPrefix, key.hasBytePrefix(skipPrefix) { continue }
+            guard key.hasBytePrefix(prefix) else { break }
             if entries.count == max { return (entries, true) }
-            let rest = key.dropFirst(prefix.count)
-            if !delimiter.isEmpty, let r = rest.range(of: delimiter) {
-                let common = prefix + rest[..<r.upperBound]
+            if let common = commonPrefix(of: key, prefix: prefix, delimiter: delimiter) {
                 entries.append(ListEntry(key: nil, commonPrefix: common))
-                while i < keys.count && keys[i].hasPrefix(common) { i += 1 }
+                while i < keys.count && keys[i].hasBytePrefix(common) { i += 1 }
             } else {
                 entries.append(ListEntry(key: key, commonPrefix: nil))
             }
         }
         return (entries, false)
+    }
+
+    /// `key` up to and including the first `delimiter` after `prefix`, compared as bytes; nil if none.
+    static func commonPrefix(of key: String, prefix: String, delimiter: String) -> String? {
+        let bytes = Array(key.utf8), d = Array(delimiter.utf8)
+        guard !d.isEmpty, bytes.count >= prefix.utf8.count + d.count else { return nil }
+        for start in prefix.utf8.count...(bytes.count - d.count) where bytes[start..<start + d.count].elementsEqual(d) {
+            return String(decoding: bytes[..<(start + d.count)], as: UTF8.self)
+        }
+        return nil
     }
 
     func listObjects(_ r: ParsedRequest, v2: Bool) throws(OSSError) -> LocalResponse {
@@ -70,7 +78,7 @@ extension LocalService {
             if let sa = r.queryValue("start-after"), !sa.isEmpty, after.map({ KeyIndex.precedes($0, sa) }) ?? true { after = sa }
         } else if let marker = r.queryValue("marker"), !marker.isEmpty {
             after = marker
-            if !delimiter.isEmpty && marker.hasSuffix(delimiter) && b.object(marker) == nil { skipPrefix = marker }
+            if !delimiter.isEmpty && marker.hasByteSuffix(delimiter) && b.object(marker) == nil { skipPrefix = marker }
         }
         let (entries, truncated) = Self.walk(b.sortedKeys(), prefix: prefix, delimiter: delimiter, after: after,
                                              skipPrefix: skipPrefix, max: maxKeys)

@@ -3,6 +3,7 @@
 // order (InvalidPartOrder), known parts with matching ETags (InvalidPart),
 // unknown upload ids (NoSuchUpload). The object's CRC-64 is the parts' CRCs
 // combined; its ETag is the S3-style MD5 of the part MD5s with a `-N` suffix.
+import ObjectStore
 import Foundation
 import OSSClient
 import OSSCrypto
@@ -245,9 +246,12 @@ extension LocalService {
         let maxUploads = r.queryValue("max-uploads").flatMap(Int.init) ?? 1000
         let encode = r.queryValue("encoding-type") == "url"
         func name(_ s: String) -> String { encode ? URIEncoding.encode(s, keepSlash: true) : s }
-        let all = b.allUploads().filter { $0.key.hasPrefix(prefix) }
-            .sorted { ($0.key, $0.uploadId) < ($1.key, $1.uploadId) }
-            .filter { keyMarker.isEmpty || $0.key > keyMarker || ($0.key == keyMarker && $0.uploadId > idMarker) }
+        let all = b.allUploads().filter { $0.key.hasBytePrefix(prefix) }
+            .sorted { $0.key.bytesEqual($1.key) ? $0.uploadId < $1.uploadId : KeyIndex.precedes($0.key, $1.key) }
+            .filter {
+                keyMarker.isEmpty || KeyIndex.precedes(keyMarker, $0.key)
+                    || ($0.key.bytesEqual(keyMarker) && $0.uploadId > idMarker)
+            }
         let page = all.prefix(maxUploads)
         let truncated = all.count > maxUploads
         var doc = XMLDoc()

@@ -1,5 +1,6 @@
 // Object operations: HEAD/GET (ranges, conditions, symlinks followed), PUT,
 // copy, delete, symlinks, and GetObjectMeta.
+import ObjectStore
 import Foundation
 import NIOCore
 import OSSClient
@@ -96,11 +97,15 @@ extension LocalService {
         return LocalResponse(status: status, headers: headers, body: body, length: length)
     }
 
+    /// GetObjectMeta (HEAD or GET `?objectMeta`): the few headers OSS sends, with the
+    /// object's size as Content-Length and no body. A symlink is described itself, not
+    /// followed.
     func objectMeta(_ r: ParsedRequest) throws(OSSError) -> LocalResponse {
-        let (o, _) = try resolve(try bucket(r), r.key)
-        return LocalResponse(status: 200, headers: [("ETag", o.etag), ("Last-Modified", HTTPDate.rfc1123(o.lastModified)),
-                                                    ("x-oss-hash-crc64ecma", String(o.crc64)),
-                                                    ("x-oss-object-size", String(o.size))], length: 0)
+        guard let o = try bucket(r).object(r.key) else { throw .noSuchKey() }
+        let modified = HTTPDate.rfc1123(o.lastModified)
+        var headers = [("ETag", o.etag), ("Last-Modified", modified), ("x-oss-last-access-time", modified)]
+        if o.type != "Symlink" { headers.append(("x-oss-hash-crc64ecma", String(o.crc64))) }
+        return LocalResponse(status: 200, headers: headers, body: .none, length: o.size)
     }
 
     func forbidOverwriteCheck(_ r: ParsedRequest) -> (ObjectRecord?) throws(OSSError) -> Void {
@@ -234,7 +239,7 @@ extension BucketStore {
     func commitAppend(key: String, expected: ObjectRecord?, position: Int64,
                       _ apply: () throws(OSSError) -> ObjectRecord) throws(OSSError) {
         try state.withLock { s throws(OSSError) in
-            let current = s.objects[key]
+            let current = s.objects[ByteKey(key)]
             guard current?.blob == expected?.blob, current?.type ?? "Appendable" == "Appendable" else {
                 throw OSSError(409, "ObjectNotAppendable", "The object is not appendable", ec: "0026-00000013")
             }
@@ -246,7 +251,7 @@ extension BucketStore {
             let record = try apply()
             do { try persist(record) } catch { throw OSSError.internalError("\(error)") }
             if current == nil { s.index.insert(key) }
-            s.objects[key] = record
+            s.objects[ByteKey(key)] = record
         }
     }
 }

@@ -64,11 +64,10 @@ public final class LocalService: Sendable {
             if r.has("bucketInfo") || r.has("location") { return .getBucketInfo }
             return .listObjectsV1
         case ("POST", true, false) where r.has("delete"): return .deleteMultiple
-        case ("HEAD", true, true): return .headObject
+        case ("HEAD", true, true): return r.has("objectMeta") ? .getObjectMeta : .headObject
         case ("GET", true, true):
             if r.has("symlink") { return .getSymlink }
             if r.has("uploadId") { return .listParts }
-            if r.has("objectMeta") { return .getObjectMeta }
             return .getObject
         case ("PUT", true, true):
             if r.has("symlink") { return .putSymlink }

@@ -15,14 +15,23 @@ enum Daemon {
         close(fd)
     }
 
+    /// The directory holding `path` ("m" → ".", "/a/b/" → "/a", "/m" → "/"). Foundation's
+    /// `deletingLastPathComponent` traps on a one-letter relative path.
+    static func parentDirectory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        let parent = trimmed[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
     static func startInBackground(arguments: [String], mountpoint: String) -> Int32 {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return OSSMount.fail("cannot create a pipe: \(String(cString: strerror(errno)))", fd: nil) }
         let (readEnd, writeEnd) = (fds[0], fds[1])
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         var parentDevice = stat()
-        let parentPath = (mountpoint as NSString).deletingLastPathComponent
-        _ = stat(parentPath.isEmpty ? "." : parentPath, &parentDevice)
+        _ = stat(parentDirectory(of: mountpoint), &parentDevice)
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)

@@ -28,12 +28,12 @@ struct Inode: Sendable {
 struct InodeTable: Sendable {
     static let rootIno: InodeNumber = 1
     private(set) var inodes: [InodeNumber: Inode] = [:]
-    private var byKey: [String: InodeNumber] = [:]
+    private var byKey: [ByteKey: InodeNumber] = [:]
     private var nextIno: InodeNumber = 2
 
     init(root: Inode) {
         inodes[root.ino] = root
-        byKey[root.key] = root.ino
+        byKey[ByteKey(root.key)] = root.ino
     }
 
     subscript(ino: InodeNumber) -> Inode? {
@@ -41,7 +41,7 @@ struct InodeTable: Sendable {
         set { inodes[ino] = newValue }
     }
 
-    func ino(forKey key: String) -> InodeNumber? { byKey[key] }
+    func ino(forKey key: String) -> InodeNumber? { byKey[ByteKey(key)] }
 
     /// The number plain readdir shows for a name with no inode: FNV-1a of the key with
     /// the top bit set, which allocated numbers (counting up from 2) never reach.
@@ -57,7 +57,7 @@ struct InodeTable: Sendable {
     /// otherwise. `lookups` is added to its count.
     mutating func upsert(key: String, lookups: UInt64, make: (InodeNumber) -> Inode,
                          update: (inout Inode) -> Void) -> Inode {
-        if let ino = byKey[key], var node = inodes[ino] {
+        if let ino = byKey[ByteKey(key)], var node = inodes[ino] {
             update(&node)
             node.lookups += lookups
             inodes[ino] = node
@@ -68,18 +68,18 @@ struct InodeTable: Sendable {
         var node = make(ino)
         node.lookups = lookups
         inodes[ino] = node
-        byKey[key] = ino
+        byKey[ByteKey(key)] = ino
         return node
     }
 
     /// Moves inodes to new keys: `map` returns the new key for a key that moves, else nil.
     mutating func rekey(_ map: (String) -> String?) {
         var moves: [(InodeNumber, String, String)] = []
-        for (key, ino) in byKey { if let new = map(key) { moves.append((ino, key, new)) } }
+        for (key, ino) in byKey { if let new = map(key.string) { moves.append((ino, key.string, new)) } }
         for (ino, old, new) in moves {
             guard let node = inodes[ino] else { continue }
-            byKey[old] = nil
-            byKey[new] = ino  // a replaced destination's inode loses its key
+            byKey[ByteKey(old)] = nil
+            byKey[ByteKey(new)] = ino  // a replaced destination's inode loses its key
             inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
                                 validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing,
                                 pageCacheETag: node.pageCacheETag)
@@ -88,8 +88,8 @@ struct InodeTable: Sendable {
 
     /// Unbinds an inode from its key (the object is gone); the kernel may still forget it.
     mutating func detach(_ ino: InodeNumber) {
-        guard let node = inodes[ino], byKey[node.key] == ino else { return }
-        byKey[node.key] = nil
+        guard let node = inodes[ino], byKey[ByteKey(node.key)] == ino else { return }
+        byKey[ByteKey(node.key)] = nil
     }
 
     /// Drops `count` kernel references; the inode goes when none remain.
@@ -98,7 +98,7 @@ struct InodeTable: Sendable {
         node.lookups = node.lookups > count ? node.lookups - count : 0
         if node.lookups == 0 {
             inodes[ino] = nil
-            if byKey[node.key] == ino { byKey[node.key] = nil }
+            if byKey[ByteKey(node.key)] == ino { byKey[ByteKey(node.key)] = nil }
         } else {
             inodes[ino] = node
         }

@@ -7,6 +7,7 @@
 // Lock order, so nothing waits in a cycle: a write handle's gate first, then key
 // locks, several at once only through `with(_:)`, which takes them sorted. Nobody
 // takes a handle's gate while holding a key lock.
+import ObjectStore
 import Synchronization
 
 final class KeyLocks: Sendable {
@@ -14,11 +15,11 @@ final class KeyLocks: Sendable {
         var busy = false
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
-    private let state = Mutex<[String: Entry]>([:])
+    private let state = Mutex<[ByteKey: Entry]>([:])
 
-    /// Runs `body` holding the locks of `keys` (deduplicated, taken in sorted order).
+    /// Runs `body` holding the locks of `keys` (deduplicated, taken in byte order).
     func with<T: Sendable>(_ keys: [String], _ body: () async throws(VFSError) -> T) async throws(VFSError) -> T {
-        let ordered = Array(Set(keys)).sorted()
+        let ordered = Set(keys.map(ByteKey.init)).sorted { $0.string.bytePrecedes($1.string) }
         for key in ordered { await acquire(key) }
         defer { for key in ordered.reversed() { release(key) } }
         return try await body()
@@ -31,7 +32,7 @@ final class KeyLocks: Sendable {
     /// Keys locked or waited for now (entries go when idle).
     var count: Int { state.withLock { $0.count } }
 
-    private func acquire(_ key: String) async {
+    private func acquire(_ key: ByteKey) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let go = state.withLock { s -> Bool in
                 if s[key, default: Entry()].busy {
@@ -45,7 +46,7 @@ final class KeyLocks: Sendable {
         }
     }
 
-    private func release(_ key: String) {
+    private func release(_ key: ByteKey) {
         let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
             guard var e = s[key] else { return nil }
             if e.waiters.isEmpty {

@@ -20,7 +20,7 @@ struct ListAhead: Sendable {
     }
 
     struct Directory: Sendable {
-        var entries: [String: (listed: Listed, at: Double)] = [:]
+        var entries: [ByteKey: (listed: Listed, at: Double)] = [:]
         /// Lookups that asked OSS since the last page.
         var misses = 0
         var threshold = ListAhead.firstThreshold
@@ -38,7 +38,7 @@ struct ListAhead: Sendable {
     static let maxDirectories = 32
 
     let pageSize: Int
-    private(set) var directories: [String: Directory] = [:]
+    private(set) var directories: [ByteKey: Directory] = [:]
     /// Bumped by `forgetAll`: pages asked for before it are dropped when they arrive.
     private var generation = 0
 
@@ -55,10 +55,10 @@ struct ListAhead: Sendable {
     /// the next page to load when the current one runs low.
     mutating func take(_ directory: String, _ name: String, now: Double, ttl: Double) -> (Listed?, Load?) {
         // Moved out and back, so the entries are changed in place, not copied.
-        guard var d = directories.removeValue(forKey: directory) else { return (nil, nil) }
-        defer { directories[directory] = d }
+        guard var d = directories.removeValue(forKey: ByteKey(directory)) else { return (nil, nil) }
+        defer { directories[ByteKey(directory)] = d }
         d.lastUse = now
-        guard let e = d.entries.removeValue(forKey: name), now - e.at < ttl else { return (nil, nil) }
+        guard let e = d.entries.removeValue(forKey: ByteKey(name)), now - e.at < ttl else { return (nil, nil) }
         d.taken += 1
         var load: Load?
         if !d.loading, let token = d.token, d.entries.count < pageSize / 2 {
@@ -70,7 +70,7 @@ struct ListAhead: Sendable {
 
     /// A lookup of `name` had to ask OSS: the listing to start after it, if it is time.
     mutating func miss(_ directory: String, _ name: String, now: Double) -> Load? {
-        var d = directories.removeValue(forKey: directory) ?? Directory()
+        var d = directories.removeValue(forKey: ByteKey(directory)) ?? Directory()
         d.lastUse = now
         d.misses += 1
         var load: Load?
@@ -87,7 +87,7 @@ struct ListAhead: Sendable {
             load = Load(directory: directory, request: request(directory, token: nil, after: directory + name),
                         generation: generation)
         }
-        directories[directory] = d
+        directories[ByteKey(directory)] = d
         if directories.count > Self.maxDirectories,
             let oldest = directories.filter({ !$0.value.loading }).min(by: { $0.value.lastUse < $1.value.lastUse })?.key
         {
@@ -100,25 +100,25 @@ struct ListAhead: Sendable {
     /// as lookup shows them.
     mutating func loaded(_ load: Load, _ page: ListPage, now: Double) {
         let directory = load.directory
-        guard var d = directories.removeValue(forKey: directory) else { return }
-        defer { directories[directory] = d }
+        guard var d = directories.removeValue(forKey: ByteKey(directory)) else { return }
+        defer { directories[ByteKey(directory)] = d }
         guard d.loading else { return }
         d.loading = false
         d.misses = 0  // lookups that missed while it loaded do not start another at once
         guard load.generation == generation else { return }
-        for p in page.commonPrefixes where p.count > directory.count + 1 {
-            d.entries[String(p.dropFirst(directory.count).dropLast())] = (.directory, now)
+        for p in page.commonPrefixes where p.utf8.count > directory.utf8.count + 1 {
+            d.entries[ByteKey(String(p.droppingBytePrefix(directory).dropLast()))] = (.directory, now)
         }
-        for o in page.objects where o.key.count > directory.count {
-            d.entries[String(o.key.dropFirst(directory.count))] = (.object(o), now)
+        for o in page.objects where o.key.utf8.count > directory.utf8.count {
+            d.entries[ByteKey(o.key.droppingBytePrefix(directory))] = (.object(o), now)
         }
         d.added += page.objects.count + page.commonPrefixes.count
         d.token = page.isTruncated ? page.nextContinuationToken : nil
     }
 
     mutating func failed(_ directory: String) {
-        directories[directory]?.loading = false
-        directories[directory]?.token = nil
+        directories[ByteKey(directory)]?.loading = false
+        directories[ByteKey(directory)]?.token = nil
     }
 
     /// The namespace changed through this mount: what was listed may be wrong.

@@ -10,7 +10,7 @@ struct DirectoryHandle: Sendable {
     let key: String
     /// Entries read so far, in listing order ("." and ".." first).
     var entries: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
-    var names: Set<String> = []
+    var names: Set<ByteKey> = []
     var token: String?
     var done = false
     /// The next page, already asked for.
@@ -55,18 +55,18 @@ extension VFS {
         // a directory entry cannot have ("", ".", "..", over 255 bytes) are not shown.
         var fresh: [(name: String, kind: FileKind, key: String, info: ObjectSummary?)] = []
         let hidden = state.withLock { $0.hidden }  // one look per page (almost always empty)
-        for o in page.objects where o.key != d.key && hidden[o.key] != o.etag {
-            let name = String(o.key.dropFirst(d.key.count))
+        for o in page.objects where !o.key.bytesEqual(d.key) && hidden[o.key] != o.etag {
+            let name = o.key.droppingBytePrefix(d.key)
             if (try? Self.validName(name)) != nil { fresh.append((name, o.type == .symlink ? .symlink : .file, o.key, o)) }
         }
         for p in page.commonPrefixes {
-            let name = String(p.dropFirst(d.key.count).dropLast())
+            let name = String(p.droppingBytePrefix(d.key).dropLast())
             if (try? Self.validName(name)) != nil { fresh.append((name, .directory, p, nil)) }
         }
         state.withLock { s in
             guard var h = s.directories[handle] else { return }
-            for e in fresh where !h.names.contains(e.name) {
-                h.names.insert(e.name)
+            for e in fresh where !h.names.contains(ByteKey(e.name)) {
+                h.names.insert(ByteKey(e.name))
                 h.entries.append(e)
             }
             h.token = page.nextContinuationToken

@@ -10,7 +10,7 @@ import ObjectStore
 extension VFS {
     /// Whether handles open for reading `key` exist.
     func hasReaders(_ key: String) -> Bool {
-        state.withLock { s in s.files.values.contains { $0.key == key } }
+        state.withLock { s in s.files.values.contains { $0.key.bytesEqual(key) } }
     }
 
     /// Removes `key` from the mount's view now and from OSS at its last reader's close,

@@ -37,7 +37,7 @@ extension VFS {
                 // resolved again from the link's new directory.
                 let link = try await client.getSymlink(source)
                 var target = link.target
-                if target.hasPrefix(config.prefix) {
+                if target.hasBytePrefix(config.prefix) {
                     let text = Self.relativeTarget(target, linkKey: source, prefix: config.prefix)
                     let directory = destination.lastIndex(of: "/").map { String(destination[...$0]) } ?? ""
                     target = Self.targetKey(text, linkDirectory: directory)
@@ -116,11 +116,11 @@ extension VFS {
                     guard Set(writers(of: r.key).map(ObjectIdentifier.init)) == Set(moving.map(ObjectIdentifier.init)) else {
                         return false
                     }
-                    for w in moving where w.key == r.key { try await store(w) }
+                    for w in moving where w.key.bytesEqual(r.key) { try await store(w) }
                     try await renameLocked(r)
                     guard !moving.isEmpty else { return true }
                     let info = try await headIfExists(r.destination)
-                    for w in moving where w.key == r.key { retarget(w, to: r.destination, object: info) }
+                    for w in moving where w.key.bytesEqual(r.key) { retarget(w, to: r.destination, object: info) }
                     return true
                 }
             }
@@ -157,7 +157,7 @@ extension VFS {
         let (key, destination) = (r.key, r.destination)
         let (_, _, isDirectory) = try await child(r.parent, r.name)
         let existing = try? await child(r.newParent, r.newName)
-        if let existing, r.noReplace || existing.key == key && existing.isDirectory == isDirectory {
+        if let existing, r.noReplace || existing.key.bytesEqual(key) && existing.isDirectory == isDirectory {
             if r.noReplace { throw .exists }
             return  // renaming onto itself
         }
@@ -187,7 +187,7 @@ extension VFS {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, key) in keys.enumerated() {
                 if i >= 16 { try await group.next() }
-                group.addTask { try await self.copyObject(key, to: destination + key.dropFirst(source.count)) }
+                group.addTask { try await self.copyObject(key, to: destination + key.droppingBytePrefix(source)) }
             }
             try await group.waitForAll()
         }
@@ -204,8 +204,8 @@ extension VFS {
     func rekey(from old: String, to new: String, prefix: Bool) {
         state.withLock { s in
             s.table.rekey { key in
-                if prefix { return key.hasPrefix(old) ? new + key.dropFirst(old.count) : nil }
-                return key == old ? new : nil
+                if prefix { return key.hasBytePrefix(old) ? new + key.droppingBytePrefix(old) : nil }
+                return key.bytesEqual(old) ? new : nil
             }
             s.negative[new] = nil
             s.listAhead.forgetAll()

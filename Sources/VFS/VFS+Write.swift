@@ -84,7 +84,7 @@ extension VFS {
 
     /// Open write handles of `key` (a handle whose name was unlinked has no key any more).
     func writers(of key: String) -> [WriteHandle] {
-        state.withLock { s in s.writers.values.filter { $0.key == key && !$0.state.withLock { $0.unlinked } } }
+        state.withLock { s in s.writers.values.filter { $0.key.bytesEqual(key) && !$0.state.withLock { $0.unlinked } } }
     }
 
     /// Open write handles of `ino`.
@@ -126,7 +126,7 @@ extension VFS {
     func hasPendingEntries(_ prefix: String) -> Bool {
         state.withLock { s in
             s.creating[prefix] != nil
-                || s.writers.values.contains { $0.key.hasPrefix(prefix) && !$0.state.withLock { $0.unlinked } }
+                || s.writers.values.contains { $0.key.hasBytePrefix(prefix) && !$0.state.withLock { $0.unlinked } }
         }
     }
 
@@ -193,7 +193,7 @@ extension VFS {
         while true {
             let opened = try await keyLocks.with(key) { () async throws(VFSError) -> UInt64? in
                 let current = try inode(node.ino)
-                guard current.key == key else { return nil }  // renamed meanwhile: lock its new key
+                guard current.key.bytesEqual(key) else { return nil }  // renamed meanwhile: lock its new key
                 guard isBound(current) else { throw .stale }
                 return registerWriter(current, truncate: truncate)
             }
@@ -476,7 +476,7 @@ extension VFS {
             do {
                 let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 2))
                 // Anything but the directory's own marker means it has children.
-                if !page.commonPrefixes.isEmpty || page.objects.contains(where: { $0.key != prefix }) { throw VFSError.notEmpty }
+                if !page.commonPrefixes.isEmpty || page.objects.contains(where: { !$0.key.bytesEqual(prefix) }) { throw VFSError.notEmpty }
                 try await client.deleteObject(prefix)
             } catch {
                 throw VFSError(error)

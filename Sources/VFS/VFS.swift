@@ -42,7 +42,7 @@ public final class VFS: Sendable {
     struct State {
         var table: InodeTable
         /// Keys known not to exist, until the time given.
-        var negative: [String: Double] = [:]
+        var negative = KeyMap<Double>()
         var files: [UInt64: FileHandle] = [:]
         var writers: [UInt64: WriteHandle] = [:]
         var directories: [UInt64: DirectoryHandle] = [:]
@@ -50,10 +50,10 @@ public final class VFS: Sendable {
         var listAhead: ListAhead
         /// Objects removed here while open for reading, by key: deleted at the last
         /// reader's close (VFS+Hidden.swift).
-        var hidden: [String: ETag] = [:]
+        var hidden = KeyMap<ETag>()
         /// Entries being created in a directory (by its key) whose objects are not on OSS
         /// yet: rmdir counts them as children.
-        var creating: [String: Int] = [:]
+        var creating = KeyMap<Int>()
     }
     let state: Mutex<State>
 
@@ -263,7 +263,7 @@ public final class VFS: Sendable {
         do {
             let page = try await client.listObjects(ListRequest(prefix: prefix, delimiter: "/", maxKeys: 1))
             if page.objects.isEmpty && page.commonPrefixes.isEmpty { return nil }
-            if let marker = page.objects.first, marker.key == prefix, let t = marker.lastModified { return t }
+            if let marker = page.objects.first, marker.key.bytesEqual(prefix), let t = marker.lastModified { return t }
             return mountTime
         } catch {
             throw VFSError(error)
@@ -312,9 +312,9 @@ public final class VFS: Sendable {
 
     /// OSS symlink targets are full keys; a path relative to the link reads the same in the mount.
     static func relativeTarget(_ target: String, linkKey: String, prefix: String) -> String {
-        guard target.hasPrefix(prefix) else { return target }
-        let targetParts = target.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
-        let linkDir = linkKey.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        guard target.hasBytePrefix(prefix) else { return target }
+        let targetParts = target.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false)
+        let linkDir = linkKey.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false).dropLast()
         var common = 0
         while common < linkDir.count && common < targetParts.count - 1 && linkDir[common] == targetParts[common] {
             common += 1

@@ -16,6 +16,14 @@ import Testing
         #expect(c.prefix == "" && c.configFile == "/etc/p.json")
     }
 
+    @Test func parentDirectoryOfAMountpoint() {
+        #expect(Daemon.parentDirectory(of: "m") == ".")
+        #expect(Daemon.parentDirectory(of: "a/m/") == "a")
+        #expect(Daemon.parentDirectory(of: "/m") == "/")
+        #expect(Daemon.parentDirectory(of: "/mnt/data//") == "/mnt")
+        #expect(Daemon.parentDirectory(of: "/") == "/")
+    }
+
     @Test func usageErrors() {
         #expect(throws: CommandLineError.self) { try MountCommand.parse(["only-one"]) }
         #expect(throws: CommandLineError.self) { try MountCommand.parse(["b", "/m", "--bogus"]) }

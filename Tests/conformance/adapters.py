@@ -41,6 +41,10 @@ class Oss2Client:
         return {"size": r.content_length, "etag": r.etag, "type": r.object_type, "crc": int(r.headers["x-oss-hash-crc64ecma"]),
                 "meta": {k.lower()[len("x-oss-meta-"):]: v for k, v in r.headers.items() if k.lower().startswith("x-oss-meta-")}}
 
+    def meta(self, key):
+        r = self.call(self.b.get_object_meta, key)
+        return {"size": r.content_length, "etag": r.etag, "headers": {k.lower() for k in r.headers}}
+
     def append(self, key, position, data):
         r = self.call(self.b.append_object, key, position, data)
         return {"next": r.next_position, "crc": r.crc}
@@ -129,6 +133,10 @@ class V2Client:
         r = self.call(self.c.head_object, oss.HeadObjectRequest(bucket=self.bucket, key=key))
         return {"size": r.content_length, "etag": r.etag.strip('"'), "type": r.object_type, "crc": int(r.hash_crc64),
                 "meta": {k.lower(): v for k, v in (r.metadata or {}).items()}}
+
+    def meta(self, key):
+        r = self.call(self.c.get_object_meta, oss.GetObjectMetaRequest(bucket=self.bucket, key=key))
+        return {"size": r.content_length, "etag": r.etag.strip('"'), "headers": {k.lower() for k in r.headers}}
 
     def append(self, key, position, data):
         r = self.call(self.c.append_object, oss.AppendObjectRequest(bucket=self.bucket, key=key, position=position, body=data))

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from adapters import SDKError
+from osslocal_process import BUCKET
 
 
 def crc64(data):
@@ -96,31 +97,77 @@ def test_list_v2_paging_delimiter_start_after(client, key):
     assert after == [prefix + n for n in ["f021", "f022", "f023", "f024", "sub/a", "sub/b", "sub2/c"]]
 
 
-def test_list_v2_continuation_tokens_are_url_safe(client, key):
+# Five '~' or '?' hold an aligned 3-byte group at any offset: "fn5+" or "Pz8/", so a
+# standard base64 token would hold '+', '/' and '='.
+PAGED_NAMES = [f"{i:04d}{'~~~~~' if i % 2 else '?????'}{'x' * (i % 3)}" for i in range(2100)]
+
+
+@pytest.fixture(scope="module")
+def paged_prefix(servers):
+    """2,100 keys under one prefix on each server, written once for every client."""
+    import concurrent.futures
+    import oss2
+    prefix = "paging/"
+    for s in servers.values():
+        auth = oss2.StsAuth(s.access_key_id, s.secret, s.token) if s.token else oss2.Auth(s.access_key_id, s.secret)
+        bucket = oss2.Bucket(auth, s.endpoint, BUCKET, is_path_style=True)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda n: bucket.put_object(prefix + n, b""), PAGED_NAMES))
+    return prefix
+
+
+@pytest.mark.parametrize("page", [100, 1000])
+def test_list_v2_continuation_tokens_are_url_safe(client, paged_prefix, page):
     """Real OSS tokens are URL-safe (e.g. `CgJiYw--`): clients that sign a token as they
-    received it fail on page 2 when it holds `+`, `/` or `=`. These names make a standard
-    base64 token hold all three."""
+    received it fail on the next page when it holds `+`, `/` or `=`."""
     import base64
     import re
-    prefix = key + "/"
-    # Five '~' or '?' hold an aligned 3-byte group at any offset: "fn5+" or "Pz8/".
-    names = [f"{i:03d}{'~~~~~' if i % 2 else '?????'}{'x' * (i % 3)}" for i in range(210)]
-    for n in names:
-        client.put(prefix + n, b"")
     seen, token, tokens = [], "", []
     while True:
-        page = client.list_v2(prefix=prefix, max_keys=100, token=token)
-        seen += page["keys"]
-        if not page["truncated"]:
+        listed = client.list_v2(prefix=paged_prefix, max_keys=page, token=token)
+        assert len(listed["keys"]) == min(page, len(PAGED_NAMES) - len(seen))
+        seen += listed["keys"]
+        if not listed["truncated"]:
             break
-        token = page["token"]
+        token = listed["token"]
         tokens.append(token)
         # Standard base64 of what the token stands for would need escaping.
         assert set("+/") & set(base64.b64encode(b"K" + seen[-1].encode()).decode())
-    assert seen == sorted(prefix + n for n in names)
-    assert len(tokens) == 2
+    assert seen == sorted(paged_prefix + n for n in PAGED_NAMES)
+    assert len(tokens) == (len(PAGED_NAMES) - 1) // page
     for t in tokens:
         assert re.fullmatch(r"[A-Za-z0-9_.~-]+", t), t
+
+
+def test_nfc_and_nfd_keys_are_two_objects(client, key):
+    """OSS keys are bytes: the NFC and NFD spellings of a name are different objects."""
+    import unicodedata
+    nfc, nfd = key + "/" + unicodedata.normalize("NFC", "café"), key + "/" + unicodedata.normalize("NFD", "café")
+    assert nfc != nfd and unicodedata.normalize("NFC", nfd) == nfc
+    client.put(nfc, b"composed")
+    expect_error("NoSuchKey", client.head, nfd)
+    client.put(nfd, b"decomposed")
+    assert client.get(nfc) == b"composed" and client.get(nfd) == b"decomposed"
+    assert client.list_v2(prefix=key + "/")["keys"] == sorted([nfc, nfd], key=lambda k: k.encode())
+    assert client.list_v2(prefix=nfd)["keys"] == [nfd]
+    client.delete(nfc)
+    assert client.get(nfd) == b"decomposed"
+    assert client.list_v2(prefix=key + "/")["keys"] == [nfd]
+
+
+def test_object_meta_is_small_and_describes_a_symlink_itself(client, key):
+    """GetObjectMeta (HEAD ?objectMeta) answers ETag, Content-Length, Last-Modified and
+    the CRC, not the full HeadObject set; on a symlink it describes the link."""
+    client.put(key, b"twelve bytes", headers={"x-oss-meta-mode": "33188"})
+    m = client.meta(key)
+    assert m["size"] == 12 and m["etag"] == client.head(key)["etag"]
+    assert {"etag", "last-modified", "x-oss-hash-crc64ecma"} <= m["headers"]
+    assert not {"x-oss-object-type", "x-oss-meta-mode", "content-type"} & m["headers"]
+    client.symlink(key + "-link", key + "-gone")
+    expect_error("SymlinkTargetNotExist", client.head, key + "-link")
+    link = client.meta(key + "-link")
+    assert link["size"] == 0 and link["etag"] != m["etag"]
+    expect_error("NoSuchKey", client.meta, key + "-none")
 
 
 def test_delete_and_delete_multiple(client, key):

@@ -409,3 +409,27 @@ def test_threads_write_and_remove_one_name(env):
         seen = {n: open(os.path.join(mnt, n), "rb").read() for n in sorted(os.listdir(mnt))}
     stored = {o.key[len("pxt/"):]: obj(env, o.key) for o in oss2.ObjectIteratorV2(env.bucket, prefix="pxt/")}
     assert seen == stored
+
+
+def test_names_are_bytes_nfc_and_nfd_are_two_files(env):
+    """Linux names are bytes and so are OSS keys: "café" written composed (NFC) and
+    decomposed (NFD) are two files and two objects, through every path that takes a
+    name (create, lookup, list, rename, unlink)."""
+    import unicodedata
+    nfc, nfd = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    with env.mounted("pxnf/") as mnt:
+        with open(os.path.join(mnt, nfc), "w") as f:
+            f.write("composed")
+        assert not os.path.exists(os.path.join(mnt, nfd))
+        with open(os.path.join(mnt, nfd), "w") as f:
+            f.write("decomposed")
+        assert sorted(n.encode() for n in os.listdir(mnt)) == sorted([nfc.encode(), nfd.encode()])
+        assert open(os.path.join(mnt, nfc)).read() == "composed"
+        assert open(os.path.join(mnt, nfd)).read() == "decomposed"
+        os.mkdir(os.path.join(mnt, "d" + nfd))
+        os.rename(os.path.join(mnt, nfd), os.path.join(mnt, "d" + nfd, nfc))
+        os.unlink(os.path.join(mnt, nfc))
+        assert os.listdir(mnt) == ["d" + nfd]
+        assert open(os.path.join(mnt, "d" + nfd, nfc)).read() == "decomposed"
+    assert obj(env, "pxnf/" + nfc) is None and obj(env, "pxnf/" + nfd) is None
+    assert obj(env, f"pxnf/d{nfd}/{nfc}") == b"decomposed"
