@@ -15,4 +15,19 @@ install_deps() {
         echo "== installing Python packages: oss2 alibabacloud-oss-v2 pytest numpy"
         python3 -m pip install -q oss2 alibabacloud-oss-v2 pytest numpy
     fi
+    install_connector
+}
+
+# The OSS Connector for AI/ML (PyPI osstorchconnector) and the torch it imports.
+# PyPI's torch pulls gigabytes of CUDA packages: a CPU-only wheel the machine ships
+# (/opt/wheels) is used when there is one; otherwise the CPU build from PyPI.
+install_connector() {
+    python3 -c "import osstorchconnector" >/dev/null 2>&1 && return 0
+    if ! python3 -c "import torch" >/dev/null 2>&1; then
+        local wheel
+        wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true)
+        echo "== installing torch (CPU): ${wheel:-torch from PyPI}"
+        python3 -m pip install -q "${wheel:-torch}" || echo "== torch could not be installed: the connector tests will say so"
+    fi
+    python3 -m pip install -q osstorchconnector || echo "== osstorchconnector could not be installed: the connector tests will say so"
 }
