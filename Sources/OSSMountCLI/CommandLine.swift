@@ -1,7 +1,8 @@
-// The command line users already know from ossfs and mount(8):
-//   ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]
-// parsed by hand, because the mount helper passes `-o a,b=c` and `-oro` forms
-// that a general-purpose parser does not take.
+// The command lines users already know, parsed by hand, because the mount helper
+// passes `-o a,b=c` and `-oro` forms that a general-purpose parser does not take:
+//   ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [-c FILE]   (ossfs 1.x, mount(8))
+//   ossmount MOUNTPOINT -o uri=oss://BUCKET/PREFIX/ [-o ...]                (JindoFuse)
+//   ossmount mount MOUNTPOINT --oss_bucket=B --name=value ... [-c FILE]     (ossfs 2.0)
 
 public struct CommandLineError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -22,6 +23,8 @@ public struct MountCommand: Sendable, Equatable {
     /// Print the effective options and exit (to see what a preset means).
     public var printConfig = false
     public var showVersion = false
+    /// Given in ossfs 2.0's form (`mount MOUNTPOINT --name=value`).
+    public var ossfs2Form = false
 
     public static func == (a: MountCommand, b: MountCommand) -> Bool {
         a.bucket == b.bucket && a.prefix == b.prefix && a.mountpoint == b.mountpoint
@@ -45,8 +48,19 @@ public struct MountCommand: Sendable, Equatable {
         }
     }
 
+    /// `name=value` or `name` of a `--name=value` argument (its dashes dropped).
+    static func longOption(_ text: Substring) -> (name: String, value: String?) {
+        guard let eq = text.firstIndex(of: "=") else { return (String(text), nil) }
+        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+    }
+
     public static func parse(_ args: [String]) throws(CommandLineError) -> MountCommand {
         var cmd = MountCommand()
+        var args = args
+        if args.first == "mount" {
+            args.removeFirst()
+            cmd.ossfs2Form = true
+        }
         var positional: [String] = []
         var i = 0
         func next(_ flag: String) throws(CommandLineError) -> String {
@@ -63,6 +77,8 @@ public struct MountCommand: Sendable, Equatable {
             case "-s": break  // single-threaded: accepted for compatibility, ignored
             case "--config", "-c": cmd.configFile = try next(a)
             case "--ready-fd": cmd.readyFD = Int32(try next(a))
+            case "--f" where cmd.ossfs2Form: cmd.foreground = true
+            case "--d" where cmd.ossfs2Form: cmd.foreground = true; cmd.options.append(("log_level", "debug"))
             case "-h", "--help": cmd.showHelp = true
             case "--print-config": cmd.printConfig = true
             case "-V", "--version": cmd.showVersion = true
@@ -71,6 +87,14 @@ public struct MountCommand: Sendable, Equatable {
                     cmd.options += splitOptions(String(a.dropFirst(2)))
                 } else if a.hasPrefix("--config=") {
                     cmd.configFile = String(a.dropFirst("--config=".count))
+                } else if cmd.ossfs2Form && a.hasPrefix("--") && a.count > 2 {
+                    let o = longOption(a.dropFirst(2))
+                    if ["f", "d"].contains(o.name), try MountConfig.bool(o.name, o.value) {
+                        cmd.foreground = true
+                        if o.name == "d" { cmd.options.append(("log_level", "debug")) }
+                    } else if !["f", "d"].contains(o.name) {
+                        cmd.options.append(o)
+                    }
                 } else if a.hasPrefix("-") && a.count > 1 {
                     throw CommandLineError("unknown flag \(a) (see ossmount --help)")
                 } else {
@@ -80,29 +104,45 @@ public struct MountCommand: Sendable, Equatable {
             i += 1
         }
         if cmd.showHelp || cmd.showVersion { return cmd }
-        guard positional.count == 2 else {
-            throw CommandLineError("usage: ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]")
+        // One positional: the mountpoint, the bucket from an option (ossfs 2.0's
+        // --oss_bucket, JindoFuse's uri), checked once the options are read.
+        if positional.count == 1 {
+            cmd.mountpoint = positional[0]
+            return cmd
         }
-        var target = positional[0]
-        if target.hasPrefix("oss://") { target = String(target.dropFirst(6)) }
-        if let colon = target.firstIndex(of: ":") {
-            cmd.bucket = String(target[..<colon])
-            cmd.prefix = String(target[target.index(after: colon)...])
-        } else if let slash = target.firstIndex(of: "/") {
-            cmd.bucket = String(target[..<slash])
-            cmd.prefix = String(target[slash...])
-        } else {
-            cmd.bucket = target
+        guard positional.count == 2, !cmd.ossfs2Form else {
+            throw CommandLineError(cmd.ossfs2Form ? "usage: ossmount mount MOUNTPOINT --oss_bucket=BUCKET --oss_endpoint=URL ..."
+                                   : "usage: ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]")
         }
-        while cmd.prefix.hasPrefix("/") { cmd.prefix.removeFirst() }
-        if !cmd.prefix.isEmpty && !cmd.prefix.hasSuffix("/") { cmd.prefix += "/" }
+        (cmd.bucket, cmd.prefix) = splitTarget(positional[0])
         guard !cmd.bucket.isEmpty else { throw CommandLineError("no bucket given: ossmount BUCKET[:/PREFIX] MOUNTPOINT") }
         cmd.mountpoint = positional[1]
         return cmd
     }
 
+    /// `bucket`, `bucket:/prefix`, `bucket/prefix`, `oss://bucket/prefix/` → bucket and
+    /// a prefix that is empty or ends with "/".
+    static func splitTarget(_ text: String) -> (bucket: String, prefix: String) {
+        var target = Substring(text)
+        if target.hasPrefix("oss://") { target = target.dropFirst(6) }
+        var bucket = target, prefix: Substring = ""
+        if let cut = target.firstIndex(where: { $0 == ":" || $0 == "/" }) {
+            bucket = target[..<cut]
+            prefix = target[target.index(after: cut)...]
+        }
+        return (String(bucket), normalizedPrefix(String(prefix)))
+    }
+
+    static func normalizedPrefix(_ text: String) -> String {
+        var prefix = Substring(text)
+        while prefix.hasPrefix("/") { prefix = prefix.dropFirst() }
+        return prefix.isEmpty || prefix.hasSuffix("/") ? String(prefix) : prefix + "/"
+    }
+
     public static let help = """
         usage: ossmount BUCKET[:/PREFIX] MOUNTPOINT [-o opt[,opt...]] [-f] [--config FILE]
+               ossmount MOUNTPOINT -o uri=oss://BUCKET/PREFIX/ [-o ...]         (JindoFuse's form)
+               ossmount mount MOUNTPOINT --oss_bucket=B --oss_endpoint=E [...]  (ossfs 2.0's form)
 
         Mounts an OSS bucket (or a prefix of it) at MOUNTPOINT. Runs in the background
         and returns once the mount answers; -f stays in the foreground (sidecars).
@@ -115,8 +155,10 @@ public struct MountCommand: Sendable, Equatable {
           -o allow_other         let other users see the mount
           -o passwd_file=FILE    credentials as bucket:ak:sk (also credentials_file, ram_role,
                                  credential_process; or OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET)
-          --config FILE          options from a JSON file, or a PAI Advanced Configuration
-                                 (fs.jindo.args, fs.ossfs.args, fs.oss.*); -o options win
+          -c, --config FILE      options from a JSON file, a PAI Advanced Configuration
+                                 (fs.jindo.args, fs.ossfs.args, fs.oss.*), or an ossfs 2.0
+                                 flag file (--name=value lines); -o options win
+          ossfs 2.0, ossfs 1.x and JindoFuse options are mapped, or accepted with a warning
           --print-config         show the effective options and exit
 
         ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h | --all] -o endpoint=...

@@ -1,6 +1,8 @@
-// MountConfig: every -o option, typed and checked. An unknown option is an error
-// that names it; options that only mean something to mount(8) or the kernel are
-// accepted and passed on. Defaults and equivalents: docs/CONFIGURATION.md.
+// MountConfig: every -o option, typed and checked. Options of ossfs 2.0, ossfs 1.x
+// and JindoFuse are mapped or warned about (PeerOptions.swift); any other unknown
+// option is an error that names it; options that only mean something to mount(8)
+// or the kernel are accepted and passed on. Defaults and equivalents:
+// docs/CONFIGURATION.md.
 
 public struct MountConfig: Sendable {
     public var bucket = ""
@@ -46,7 +48,13 @@ public struct MountConfig: Sendable {
     public var directIO = false
     public var maxThreads = 16
     public var prefetchChunkSize = 8 << 20
-    public var prefetchConcurrency = 8
+    /// Chunks one reader fetches ahead.
+    public var prefetchConcurrencyPerFile = PeerOptions.perFileDefault
+    /// Prefetch GETs in flight for the whole mount (ossfs 2.0's meaning).
+    public var prefetchConcurrency = 256
+    /// The whole-mount prefetch budget in effect: `prefetch_concurrency`, but no more
+    /// chunks than `total_mem_limit` holds.
+    public var prefetchBudget: Int { max(1, min(prefetchConcurrency, totalMemLimit / prefetchChunkSize)) }
     public var totalMemLimit = 1 << 30
     public var uploadBufferSize = 8 << 20
     public var uploadConcurrency = 4
@@ -73,31 +81,62 @@ public struct MountConfig: Sendable {
     public var insecure = false
     public var logLevel = "info"
     public var logFile: String?
+    /// Where Content-Types of new objects come from.
+    public var mimeTypesFile = "/etc/mime.types"
+    /// One line per option accepted without effect, or changed to fit.
+    public var warnings: [String] = []
     /// Options handed to the kernel mount as they are.
     public var fuseOptions: [String] = []
 
     public init() {}
 
+    /// The credential sources the options name (secrets left out); the environment and
+    /// the default files come after them (Mounter.credentials).
+    public var credentialOptions: String {
+        var named: [String] = []
+        switch (accessKeyId, accessKeySecret) {
+        case (_?, _?): named.append("access_key_id/access_key_secret options" + (securityToken == nil ? "" : " with security_token"))
+        case (_?, nil): named.append("access_key_id option without access_key_secret (not used)")
+        case (nil, _?): named.append("access_key_secret option without access_key_id (not used)")
+        case (nil, nil): break
+        }
+        if let credentialsFile { named.append("credentials_file \(credentialsFile)") }
+        if let passwdFile { named.append("passwd_file \(passwdFile)") }
+        if let ramRole { named.append("ram_role \(ramRole)") }
+        if let credentialProcess { named.append("credential_process \(credentialProcess)") }
+        return named.isEmpty ? "default chain" : named.joined(separator: ", ")
+    }
+
     /// The effective options, one `name=value` per line (secrets left out).
     public var summary: String {
         func flag(_ b: Bool) -> String { b ? "true" : "false" }
+        func octal(_ n: UInt32) -> String {
+            let digits = String(n, radix: 8)
+            return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        }
         let lines: [(String, String)] = [
             ("bucket", bucket), ("prefix", prefix), ("mountpoint", mountpoint), ("endpoint", endpoint ?? "-"),
             ("region", signingRegion ?? "-"),
             ("sigv", signatureVersion.map(String.init) ?? (signingRegion == nil ? "1" : "4")),
-            ("ro", flag(readOnly)), ("allow_other", flag(allowOther)), ("attr_timeout", "\(attrTimeout)"),
+            ("ro", flag(readOnly)), ("allow_other", flag(allowOther)), ("nonempty", flag(nonempty)),
+            ("uid", uid.map(String.init) ?? "caller"), ("gid", gid.map(String.init) ?? "caller"),
+            ("attr_timeout", "\(attrTimeout)"),
             ("entry_timeout", "\(entryTimeout)"), ("negative_timeout", "\(negativeTimeout)"),
             ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),
             ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
-            ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("prefetch_concurrency", "\(prefetchConcurrency)"),
+            ("prefetch_chunk_size", "\(prefetchChunkSize)"),
+            ("prefetch_concurrency", "\(prefetchConcurrency) (in effect: \(prefetchBudget))"),
+            ("prefetch_concurrency_per_file", "\(prefetchConcurrencyPerFile)"),
             ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
             ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
             ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)),
             ("seekable_max", seekableMax.map { "\($0)" } ?? "auto"),
             ("list_ahead", flag(listAhead)), ("xattr", flag(xattr)), ("append_mode", flag(appendMode)),
-            ("append_flush_interval", "\(appendFlushInterval)"), ("umask", String(umask, radix: 8)),
-            ("file_mode", String(fileMode, radix: 8)), ("dir_mode", String(dirMode, radix: 8)),
-            ("log_level", logLevel),
+            ("append_flush_interval", "\(appendFlushInterval)"), ("umask", octal(umask)),
+            ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
+            ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
+            ("log_level", logLevel), ("log_file", logFile ?? "-"), ("mime", mimeTypesFile),
+            ("credentials", credentialOptions),
         ]
         return lines.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
     }
@@ -165,8 +204,22 @@ public struct MountConfig: Sendable {
 
     mutating func apply(_ name: String, _ value: String?) throws(CommandLineError) {
         switch name {
-        case "endpoint", "url", "oss_endpoint": endpoint = try Self.string(name, value)
-        case "region", "oss_region": region = try Self.string(name, value)
+        case "endpoint":
+            let v = try Self.string(name, value)
+            // ossfs 1.x's `endpoint` is a region name ("cn-hangzhou"); its URL is `url`.
+            if !v.contains("."), !v.contains(":"), v.contains("-"), v.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" }) {
+                region = v
+            } else {
+                endpoint = v
+            }
+        case "region": region = try Self.string(name, value)
+        // The bucket as ossfs 2.0 (oss_bucket, oss_bucket_prefix) and JindoFuse (uri) name it.
+        case "oss_bucket": bucket = try Self.string(name, value)
+        case "oss_bucket_prefix": prefix = MountCommand.normalizedPrefix(try Self.string(name, value))
+        case "uri":
+            let uri = try Self.string(name, value)
+            guard uri.hasPrefix("oss://") else { throw CommandLineError("option uri takes oss://BUCKET/PREFIX/, not '\(uri)'") }
+            (bucket, prefix) = MountCommand.splitTarget(uri)
         case "sigv":
             let v = try Self.integer(name, value)
             guard v == 1 || v == 4 else { throw CommandLineError("option sigv takes 1 or 4") }
@@ -198,45 +251,50 @@ public struct MountConfig: Sendable {
                 throw CommandLineError("option prefetch_chunk_size takes 64K to 128M")
             }
         case "prefetch_concurrency":
-            prefetchConcurrency = try Self.integer(name, value)
-            guard (1...256).contains(prefetchConcurrency) else { throw CommandLineError("option prefetch_concurrency takes 1 to 256") }
+            prefetchConcurrency = try clamped(name, value, 1...4096, zero: "keeps the default \(prefetchConcurrency)")
+                ?? prefetchConcurrency
+        case "prefetch_concurrency_per_file":
+            prefetchConcurrencyPerFile = try clamped(name, value, 1...256) ?? prefetchConcurrencyPerFile
         case "upload_buffer_size":
             uploadBufferSize = try Self.size(name, value)
             guard (1 << 20...(5 << 30)).contains(uploadBufferSize) else {
                 throw CommandLineError("option upload_buffer_size takes 1M to 5G")
             }
         case "upload_concurrency":
-            uploadConcurrency = try Self.integer(name, value)
-            guard (1...64).contains(uploadConcurrency) else { throw CommandLineError("option upload_concurrency takes 1 to 64") }
-        case "staging_dir", "tmpdir": stagingDir = try Self.string(name, value)
+            uploadConcurrency = try clamped(name, value, 1...64) ?? uploadConcurrency
+        case "staging_dir": stagingDir = try Self.string(name, value)
         case "staging_max": stagingMax = try Self.size(name, value)
         case "ignore_fsync": ignoreFsync = try Self.bool(name, value)
         case "seekable_writes": seekableWrites = try Self.bool(name, value)
         case "seekable_max": seekableMax = try Self.size(name, value)
         case "list_ahead": listAhead = try Self.bool(name, value)
         case "xattr": xattr = try Self.bool(name, value)
-        case "no_xattr", "noxattr": xattr = !(try Self.bool(name, value))
-        case "append_mode", "enable_appendable_object": appendMode = try Self.bool(name, value)
+        case "append_mode": appendMode = try Self.bool(name, value)
         case "append_flush_interval": appendFlushInterval = try Self.number(name, value)
         case "total_mem_limit":
+            if value == "0" {  // ossfs 2.0: no limit
+                warnings.append("total_mem_limit=0: ossmount always bounds its memory; the default \(totalMemLimit >> 20)M stays")
+                return
+            }
             totalMemLimit = try Self.size(name, value)
             guard totalMemLimit >= 16 << 20 else { throw CommandLineError("option total_mem_limit must be at least 16M") }
-        case "access_key_id", "accessKeyId": accessKeyId = try Self.string(name, value)
-        case "access_key_secret", "secretAccessKey": accessKeySecret = try Self.string(name, value)
+        case "access_key_id": accessKeyId = try Self.string(name, value)
+        case "access_key_secret": accessKeySecret = try Self.string(name, value)
         case "security_token": securityToken = try Self.string(name, value)
         case "passwd_file": passwdFile = try Self.string(name, value)
         case "credentials_file": credentialsFile = try Self.string(name, value)
         case "ram_role": ramRole = try Self.string(name, value)
         case "credential_process": credentialProcess = try Self.string(name, value)
         case "ca_bundle": caBundle = try Self.string(name, value)
-        case "insecure", "no_check_certificate": insecure = try Self.bool(name, value)
+        case "insecure": insecure = try Self.bool(name, value)
         case "log_level":
             let v = try Self.string(name, value).lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
                 throw CommandLineError("option log_level takes trace, debug, info, notice, warning, error or critical")
             }
             logLevel = v
-        case "log_file", "logfile": logFile = try Self.string(name, value)
+        case "log_file": logFile = try Self.string(name, value)
+        case "mime": mimeTypesFile = try Self.string(name, value)
         case "fsname", "subtype":
             fuseOptions.append("\(name)=\(try Self.string(name, value))")
         default:
@@ -245,7 +303,49 @@ public struct MountConfig: Sendable {
                 fuseOptions.append(name)
                 return
             }
+            if try applyPeer(name, value) { return }
             throw CommandLineError("unknown option '\(name)' (the options are listed in docs/CONFIGURATION.md)")
         }
+    }
+
+    /// A whole number in `range`; a larger one is lowered to its top with a warning (peers
+    /// allow more). 0, where `zero` says what happens, is accepted with a warning: nil.
+    mutating func clamped(_ name: String, _ value: String?, _ range: ClosedRange<Int>, zero: String? = nil)
+        throws(CommandLineError) -> Int?
+    {
+        let n = try Self.integer(name, value)
+        if n == 0, let zero {
+            warnings.append("\(name)=0 \(zero)")
+            return nil
+        }
+        guard n >= range.lowerBound else {
+            throw CommandLineError("option \(name) takes \(range.lowerBound) to \(range.upperBound)")
+        }
+        if n > range.upperBound {
+            warnings.append("\(name)=\(n) is more than ossmount uses; \(range.upperBound) it is")
+            return range.upperBound
+        }
+        return n
+    }
+
+    /// An option of ossfs 2.0, ossfs 1.x or JindoFuse: applied as its ossmount meaning, or
+    /// warned about. False when no peer has it either.
+    mutating func applyPeer(_ name: String, _ value: String?) throws(CommandLineError) -> Bool {
+        if name.hasPrefix("fs.") {
+            guard let (options, warning) = PeerOptions.jindoKey(name, value ?? "") else {
+                warnings.append("\(name) is not implemented by ossmount; ignored")
+                return true
+            }
+            if let warning { warnings.append(warning) }
+            for o in options { try apply(o.name, o.value) }
+            return true
+        }
+        guard let peer = PeerOptions.table[name] else { return false }
+        switch peer.effect {
+        case .same(let ours): try apply(ours, value)
+        case .convert(_, let convert): for o in try convert(value) { try apply(o.name, o.value) }
+        case .ignored(let why): warnings.append("\(name) has no effect in ossmount (\(why)); ignored")
+        }
+        return true
     }
 }

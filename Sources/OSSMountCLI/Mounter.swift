@@ -131,7 +131,9 @@ enum Mounter {
         v.keepCache = config.kernelCache || config.autoCache
         v.readOnly = config.readOnly
         v.prefetchChunkSize = config.prefetchChunkSize
-        v.prefetchConcurrency = config.prefetchConcurrency
+        v.prefetchConcurrency = config.prefetchConcurrencyPerFile
+        v.prefetchBudget = config.prefetchBudget
+        v.mimeTypesFile = config.mimeTypesFile
         v.totalMemLimit = config.totalMemLimit
         v.uploadBufferSize = config.uploadBufferSize
         v.uploadConcurrency = config.uploadConcurrency

@@ -28,16 +28,24 @@ public enum OSSMount {
             config.bucket = command.bucket
             config.prefix = command.prefix
             config.mountpoint = command.mountpoint
+            // ossfs 2.0 lets other users in by default; as root that always works.
+            if command.ossfs2Form && getuid() == 0 { config.allowOther = true }
             if let path = command.configFile {
                 let file = try ConfigFile.parse(path: path)
-                for w in file.warnings where command.readyFD == nil {
-                    FileHandle.standardError.write(Data("ossmount: warning: \(w)\n".utf8))
-                }
+                config.warnings += file.warnings
                 try MountConfig.parse(file.options, into: &config)
             }
             try MountConfig.parse(command.options, into: &config)
+            guard !config.bucket.isEmpty else {
+                throw CommandLineError(command.ossfs2Form ? "no bucket given: add --oss_bucket=BUCKET"
+                                       : "no bucket given: ossmount BUCKET[:/PREFIX] MOUNTPOINT, or -o uri=oss://BUCKET/PREFIX/")
+            }
         } catch {
             return fail("\(error)", fd: nil)
+        }
+        // Warnings once: on the terminal of whoever mounts (the background child logs them).
+        if command.readyFD == nil {
+            for w in config.warnings { FileHandle.standardError.write(Data("ossmount: warning: \(w)\n".utf8)) }
         }
         if command.printConfig {
             print(config.summary)
@@ -58,6 +66,10 @@ public enum OSSMount {
     }
 
     static func makeLogger(_ config: MountConfig) -> Logger {
+        if let path = config.logFile {  // its directory too, as ossfs 2.0 makes log_dir
+            try? FileManager.default.createDirectory(atPath: Daemon.parentDirectory(of: path),
+                                                     withIntermediateDirectories: true)
+        }
         var logger = Logger(label: "ossmount") { label in
             if let path = config.logFile, let handle = FileHandle(forWritingAtPath: path) ?? {
                 _ = FileManager.default.createFile(atPath: path, contents: nil)
@@ -75,6 +87,7 @@ public enum OSSMount {
     /// Mounts and serves until unmounted or signalled.
     static func serve(_ config: MountConfig, readyFD: Int32?) -> Int32 {
         let logger = makeLogger(config)
+        if readyFD != nil { for w in config.warnings { logger.warning("\(w)") } }
         do {
             try Mounter.checkMountpoint(config)
             try Mounter.checkStagingDir(config)

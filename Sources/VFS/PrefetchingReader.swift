@@ -53,6 +53,7 @@ final class PrefetchingReader: Sendable {
     let key: String
     let etag: ETag?
     let pool: BufferPool
+    let budget: PrefetchBudget
 
     final class Chunk: Sendable {
         let buffer: PooledBuffer
@@ -71,11 +72,13 @@ final class PrefetchingReader: Sendable {
     }
     private let state: Mutex<State>
 
-    init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool) {
+    init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool,
+         budget: PrefetchBudget) {
         self.client = client
         self.key = key
         self.etag = etag
         self.pool = pool
+        self.budget = budget
         state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow)))
     }
 
@@ -119,13 +122,19 @@ final class PrefetchingReader: Sendable {
         return ReadData(pieces: pieces, owners: serve)
     }
 
-    /// Starts fetching chunk `i` into pool memory; nil when the pool is full.
+    /// Starts fetching chunk `i` into pool memory; nil when the pool is full or the
+    /// mount has as many prefetch GETs in flight as it allows.
     private func startFetch(_ i: Int, _ s: inout State) -> Chunk? {
         let (start, length) = s.planner.range(ofChunk: i)
-        guard let buffer = pool.take(Int(length)) else { return nil }
+        guard budget.take() else { return nil }
+        guard let buffer = pool.take(Int(length)) else {
+            budget.give()
+            return nil
+        }
         let whole = s.planner.chunkCount == 1
-        let client = self.client, key = self.key, etag = self.etag
+        let client = self.client, key = self.key, etag = self.etag, budget = self.budget
         let task = Task {
+            defer { budget.give() }
             let dest = MutableBytes(buffer.memory)
             // A file of one chunk is read whole, so its CRC-64 is checked too.
             let got = try await client.getObject(key, range: whole ? nil : ByteRange(offset: start, length: length),
@@ -145,4 +154,28 @@ final class PrefetchingReader: Sendable {
         }
         for c in chunks { c.fetch.cancel() }
     }
+}
+
+/// The whole mount's prefetch GETs in flight: a reader whose next chunk finds none
+/// left reads directly, as when the memory pool is short.
+final class PrefetchBudget: Sendable {
+    let limit: Int
+    private let inFlight = Mutex((now: 0, peak: 0))
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
+    func take() -> Bool {
+        inFlight.withLock { n in
+            guard n.now < limit else { return false }
+            n.now += 1
+            n.peak = max(n.peak, n.now)
+            return true
+        }
+    }
+
+    func give() { inFlight.withLock { $0.now -= 1 } }
+
+    /// GETs in flight now, and the most there ever were at once.
+    var used: Int { inFlight.withLock { $0.now } }
+    var peak: Int { inFlight.withLock { $0.peak } }
 }

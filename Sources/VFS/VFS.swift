@@ -28,6 +28,7 @@ public final class VFS: Sendable {
     let logger: Logger
     /// Memory for prefetched chunks, shared by every open file.
     public let pool: BufferPool
+    let prefetchBudget: PrefetchBudget
     /// Bytes in staging files, against `staging_max`.
     let stagingBudget: StagingBudget
     /// Every change of one key, one at a time, in order.
@@ -64,6 +65,7 @@ public final class VFS: Sendable {
         self.clock = clock
         self.logger = logger
         pool = BufferPool(capacity: config.totalMemLimit)
+        prefetchBudget = PrefetchBudget(limit: config.prefetchBudget)
         stagingBudget = StagingBudget(limit: config.stagingMax)
         contentTypes = ContentTypes(file: config.mimeTypesFile)
         seekableLimit = config.seekableMax ?? StagingFile.defaultSeekableLimit(directory: config.stagingDirectory)

@@ -77,6 +77,9 @@ public struct VFSConfig: Sendable {
     public var prefetchChunkSize = 8 << 20
     /// Most chunks one reader fetches ahead (and so GETs in flight per file).
     public var prefetchConcurrency = 8
+    /// Most prefetch GETs in flight for the whole mount (ossfs 2.0's
+    /// `prefetch_concurrency`); memory (`totalMemLimit`) bounds them too.
+    public var prefetchBudget = 256
     /// Bound on all prefetch and upload memory together.
     public var totalMemLimit = 1 << 30
     /// Multipart part size for files written front to back.

@@ -197,6 +197,43 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
         print("16 readers: pool peak \(vfs.pool.peak >> 10) KiB of \(limit >> 10) KiB")
     }
 
+    @Test func prefetchGETsInFlightStayWithinTheMountsBudget() async throws {
+        let store = CountingStore()
+        let size = 2 << 20
+        let contents = (0..<8).map { i in [UInt8]((0..<size).map { UInt8(truncatingIfNeeded: $0 &* (i + 3) + $0 >> 11) }) }
+        for i in 0..<8 { _ = try await store.base.putObject("b\(i)", bytes: contents[i]) }
+        func run(budget: Int) async throws -> (Bool, Int) {
+            let vfs = makeVFS(store) {
+                $0.prefetchChunkSize = 64 << 10
+                $0.prefetchConcurrency = 8
+                $0.prefetchBudget = budget
+            }
+            let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        let f = try await vfs.lookup(parent: 1, name: "b\(i)")
+                        let (h, _) = try await vfs.open(f.attributes.ino, writable: false)
+                        var offset = 0
+                        while offset < size {
+                            let got = try await vfs.read(h, offset: Int64(offset), size: 32 << 10).bytes
+                            if got.isEmpty || got[...] != contents[i][offset..<(offset + got.count)] { return false }
+                            offset += got.count
+                        }
+                        await vfs.release(h)
+                        return true
+                    }
+                }
+                return try await group.reduce(true) { $0 && $1 }
+            }
+            return (ok, vfs.prefetchBudget.peak)
+        }
+        let (capped, cappedPeak) = try await run(budget: 2)
+        #expect(capped && cappedPeak <= 2 && cappedPeak > 0)
+        // Without the cap, 8 readers with windows of 8 do pass 2 at once.
+        let (free, freePeak) = try await run(budget: 256)
+        #expect(free && freePeak > 2)
+    }
+
     @Test func relativeSymlinkTargets() {
         #expect(VFS.relativeTarget("data/a/b.txt", linkKey: "data/a/link", prefix: "data/") == "b.txt")
         #expect(VFS.relativeTarget("data/x/y.txt", linkKey: "data/a/b/link", prefix: "data/") == "../../x/y.txt")

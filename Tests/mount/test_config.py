@@ -150,3 +150,72 @@ def test_fstab_line_with_netdev(env, on_path):
     finally:
         subprocess.run(["umount", mnt], check=False)
         assert wait_until(lambda: not os.path.ismount(mnt))
+
+
+def run_mount(env, args, timeout=60):
+    return subprocess.run([str(OSSMOUNT)] + args, env=env.credentials_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_ossfs2_command_form_and_flag_file_mount(env):
+    """An ossfs 2.0 user swaps the binary name and nothing else: `mount MNT
+    --oss_bucket=... --name=value` and `-c FILE` of --name=value lines."""
+    env.bucket.put_object("o2/data/a.txt", b"from ossfs2 form")
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    conf = os.path.join(env.base, "ossfs2.conf")
+    with open(conf, "w") as f:
+        f.write(f"# as ossfs 2.0 reads it\n--oss_endpoint={env.server.endpoint}\n--oss_bucket={BUCKET}\n"
+                f"--oss_region={REGION}\n--oss_bucket_prefix=o2/data\n--attr_timeout=7200\n"
+                "--fuse_threads=32\n--memory_data_cache_size=1G\n--ro=true\n")
+    r = run_mount(env, ["mount", mnt, "-c", conf, "--prefetch_concurrency_per_file=16"])
+    assert r.returncode == 0, r.stderr
+    try:
+        assert "memory_data_cache_size has no effect" in r.stderr  # one warning line, named
+        assert len([l for l in r.stderr.splitlines() if "warning" in l]) == 1
+        with open(os.path.join(mnt, "a.txt")) as f:
+            assert f.read() == "from ossfs2 form"
+        with pytest.raises(OSError) as info:
+            open(os.path.join(mnt, "b.txt"), "w")
+        assert info.value.errno == errno.EROFS
+    finally:
+        unmount(mnt)
+    # All on the command line, as ossfs2 mount takes it.
+    r = run_mount(env, ["mount", mnt, f"--oss_endpoint={env.server.endpoint}", f"--oss_bucket={BUCKET}",
+                        f"--oss_region={REGION}", "--oss_bucket_prefix=o2/", "--upload_buffer_size=8388608"])
+    assert r.returncode == 0, r.stderr
+    try:
+        assert os.listdir(os.path.join(mnt, "data")) == ["a.txt"]
+    finally:
+        unmount(mnt)
+
+
+def test_peer_options_warn_and_unknown_ones_fail(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    # ossfs 1.x and JindoFuse flags from real configurations: mounted, each named once.
+    r = run_mount(env, env.mount_args("", mnt, "max_stat_cache_size=0,use_cache=/tmp/c,parallel_count=8,"
+                                               "dbglevel=info,jindo_attr_timeout=3,fs.oss.download.thread.concurrency=16")[1:])
+    assert r.returncode == 0, r.stderr
+    try:
+        warned = [l for l in r.stderr.splitlines() if l.startswith("ossmount: warning:")]
+        assert len(warned) == 3, r.stderr
+        for name in ["max_stat_cache_size", "use_cache", "jindo_attr_timeout"]:
+            assert any(name in l for l in warned), name
+    finally:
+        unmount(mnt)
+    started = time.monotonic()
+    r = run_mount(env, env.mount_args("", mnt, "fuse_thread=8")[1:])
+    assert r.returncode != 0 and "unknown option 'fuse_thread'" in r.stderr
+    assert time.monotonic() - started < 5 and not os.path.ismount(mnt)
+
+
+def test_jindofuse_uri_form_mounts(env):
+    env.bucket.put_object("jf/train/x.bin", b"jindo")
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    r = run_mount(env, [mnt, f"-ouri=oss://{BUCKET}/jf/train/", f"-oendpoint={env.server.endpoint}",
+                        f"-oregion={REGION}", "-oro", "-ojindo_entry_size=5000"])
+    assert r.returncode == 0, r.stderr
+    try:
+        with open(os.path.join(mnt, "x.bin"), "rb") as f:
+            assert f.read() == b"jindo"
+    finally:
+        unmount(mnt)
