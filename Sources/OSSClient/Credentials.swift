@@ -49,6 +49,17 @@ public protocol CredentialsProvider: Sendable {
     /// The credentials, or nil when this source has none configured (so a chain
     /// goes on to the next). Throws when the source exists but is broken.
     func credentials() async throws -> Credentials?
+    /// Something that changes when the source's credentials may have (a file's inode,
+    /// size and modification time), so a cache reads it again; nil: nothing to watch.
+    func changeStamp() -> String?
+    /// The server refused the credentials (a 403 such as InvalidAccessKeyId): forget
+    /// any cached ones, so the next call reads the source again.
+    func invalidate()
+}
+
+extension CredentialsProvider {
+    public func changeStamp() -> String? { nil }
+    public func invalidate() {}
 }
 
 public struct StaticCredentialsProvider: CredentialsProvider {

@@ -1,7 +1,11 @@
 // The credential chain (first source that has credentials wins) and the cache
 // that keeps expiring credentials fresh. Refresh happens in the background from
-// `refreshMargin` before expiry, so requests keep signing with the still-valid
-// credentials meanwhile; only a caller holding nothing valid waits.
+// `refreshMargin` (at most a fifth of their lifetime) before expiry, so requests
+// keep signing with the still-valid credentials meanwhile; only a caller holding
+// nothing valid waits. A source that can tell it changed (a credentials file
+// rewritten with a rotated key, with or without `Expiration`) is read again
+// when it did, looked at no more than once a second; and a 403 that says the
+// key is wrong makes the next request read the source again (`invalidate`).
 import Logging
 import ObjectStore
 import Synchronization
@@ -15,6 +19,10 @@ public final class CachingCredentialsProvider: CredentialsProvider {
 
     private struct State {
         var cached: Credentials?
+        /// When `cached` was read, and the source's change stamp then.
+        var loadedAt = 0.0
+        var stamp: String?
+        var checkedAt = 0.0
         var refresh: Task<Credentials?, Error>?
     }
     private let state = Mutex(State())
@@ -33,10 +41,29 @@ public final class CachingCredentialsProvider: CredentialsProvider {
         self.logger = logger
     }
 
+    /// The source changed since `cached` was read (checked at most once a second).
+    private func changed(_ s: inout State, now: Double) -> Bool {
+        guard s.cached != nil, now - s.checkedAt >= 1 else { return false }
+        s.checkedAt = now
+        guard let stamp = inner.changeStamp(), stamp != s.stamp else { return false }
+        s.cached = nil
+        return true
+    }
+
+    public func changeStamp() -> String? { inner.changeStamp() }
+
+    public func invalidate() { state.withLock { $0.cached = nil } }
+
     public func credentials() async throws -> Credentials? {
         let now = clock.now()
         let (current, task): (Credentials?, Task<Credentials?, Error>?) = state.withLock { s in
-            if let c = s.cached, !c.expires(within: refreshMargin, of: now) { return (c, nil) }
+            if !changed(&s, now: now), let c = s.cached {
+                // Refresh from a fifth of the lifetime before expiry, at most refreshMargin.
+                let lifetime = (c.expiration ?? now) - s.loadedAt
+                if !c.expires(within: min(refreshMargin, max(lifetime / 5, Self.expirySafety)), of: now) {
+                    return (c, nil)
+                }
+            }
             if s.refresh == nil { s.refresh = Task { try await self.reload() } }
             let valid = s.cached.flatMap { $0.expires(within: Self.expirySafety, of: now) ? nil : $0 }
             return (valid, s.refresh)
@@ -48,11 +75,18 @@ public final class CachingCredentialsProvider: CredentialsProvider {
     private func reload() async throws -> Credentials? {
         defer { state.withLock { $0.refresh = nil } }
         do {
+            let stamp = inner.changeStamp()
             let fresh = try await inner.credentials()
-            if let f = fresh, f.expires(within: Self.expirySafety, of: clock.now()) {
+            let now = clock.now()
+            if let f = fresh, f.expires(within: Self.expirySafety, of: now) {
                 throw ObjectStoreError.credentials("\(inner.sourceDescription): credentials are already expired")
             }
-            state.withLock { $0.cached = fresh }
+            state.withLock { s in
+                s.cached = fresh
+                s.loadedAt = now
+                s.stamp = stamp
+                s.checkedAt = now
+            }
             return fresh
         } catch {
             logger.warning("credential refresh failed", metadata: ["source": "\(inner.sourceDescription)",
@@ -72,6 +106,10 @@ public final class CredentialsChain: CredentialsProvider {
     public var sourceDescription: String {
         if let i = chosen.withLock({ $0 }) { return providers[i].sourceDescription }
         return "credential chain"
+    }
+
+    public func invalidate() {
+        if let i = chosen.withLock({ $0 }) { providers[i].invalidate() }
     }
 
     public func credentials() async throws -> Credentials? {

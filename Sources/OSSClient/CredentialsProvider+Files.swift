@@ -4,6 +4,13 @@
 import Foundation
 import ObjectStore
 
+/// A file's identity and version for `changeStamp`: inode, size and mtime (nil if absent).
+func fileStamp(_ path: String) -> String? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+}
+
 /// Decodes `{"AccessKeyId", "AccessKeySecret", "SecurityToken"?, "Expiration"?}`, the shape
 /// shared by the credentials file, the ECS metadata service and credential_process.
 enum CredentialsJSON {
@@ -32,6 +39,7 @@ public struct CredentialsFileProvider: CredentialsProvider {
     /// When false, a missing file means "not configured" (nil) rather than an error.
     public let required: Bool
     public var sourceDescription: String { "credentials file \(path)" }
+    public func changeStamp() -> String? { fileStamp(path) ?? "absent" }
 
     public init(path: String, required: Bool) {
         self.path = path
@@ -58,6 +66,7 @@ public struct PasswdFileProvider: CredentialsProvider {
     public let bucket: String
     public let required: Bool
     public var sourceDescription: String { "passwd file \(path)" }
+    public func changeStamp() -> String? { fileStamp(path) ?? "absent" }
 
     public init(path: String, bucket: String, required: Bool) {
         self.path = path

@@ -83,6 +83,7 @@ public final class OSSClient: ObjectClient {
         let policy = retry ?? config.retry
         let started = clock.now()
         var attempt = 0
+        var reread = false
         while true {
             attempt += 1
             do {
@@ -90,6 +91,15 @@ public final class OSSClient: ObjectClient {
                 try validate(response)
                 return response
             } catch {
+                // A rotated key: read the credentials again, once, and try at once.
+                if error.refusedCredentials && !reread {
+                    reread = true
+                    credentials.invalidate()
+                    logger.notice("credentials refused; reading them again",
+                                  metadata: ["op": "\(op.name)", "code": "\(error.code ?? "")",
+                                             "source": "\(credentials.sourceDescription)"])
+                    continue
+                }
                 let elapsed = clock.now() - started
                 let delay = policy.delay(afterAttempt: attempt, unit: clock.random())
                 guard RetryPolicy.isRetryable(error), attempt < policy.maxAttempts,

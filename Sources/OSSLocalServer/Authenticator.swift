@@ -21,6 +21,8 @@ typealias SigningHeaders = HTTPHeaders
 
 struct Authenticator: Sendable {
     let accounts: [String: LocalAccount]
+    /// Keys issued by osslocal's STS, accepted until they expire.
+    let sts: LocalSTS?
     let region: String
     let anonymous: Bool
     let now: @Sendable () -> Double
@@ -37,7 +39,9 @@ struct Authenticator: Sendable {
     }
 
     func account(_ id: String) throws(OSSError) -> LocalAccount {
-        guard let a = accounts[id] else {
+        var found = accounts[id]
+        if found == nil, let sts { found = try sts.account(id) }
+        guard let a = found else {
             throw OSSError(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our records.",
                            ec: "0002-00000005")
         }

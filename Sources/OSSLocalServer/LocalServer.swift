@@ -26,6 +26,8 @@ public struct LocalServerConfig: Sendable {
     public var requestLog: String?
     public var faults = FaultSpec()
     public var faultSeed: UInt64 = 1
+    /// A minimal STS (AssumeRoleWithOIDC) whose keys this server accepts; nil: none.
+    public var sts: LocalSTSConfig?
     /// Operation threads: they do the fsyncs and copies, so a few more than cores.
     public var operationThreads = 8
     public init() {}
@@ -50,8 +52,9 @@ public final class LocalServer: Sendable {
             stores[name] = try BucketStore(name: name, directory: config.root.map { $0 + "/" + name })
         }
         let accounts = Dictionary(config.accounts.map { ($0.accessKeyId, $0) }, uniquingKeysWith: { $1 })
-        let auth = Authenticator(accounts: accounts, region: config.region, anonymous: config.anonymous,
-                                 now: { Date().timeIntervalSince1970 })
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let auth = Authenticator(accounts: accounts, sts: config.sts.map { LocalSTS(config: $0, now: now) },
+                                 region: config.region, anonymous: config.anonymous, now: now)
         let service = LocalService(buckets: stores, authenticator: auth, region: config.region, logger: logger,
                                    now: { Date().timeIntervalSince1970 })
         return try LocalServer(config: config, service: service, logger: logger)

@@ -13,6 +13,7 @@ enum LocalOperation: String, Sendable {
     case headObject, getObject, getObjectMeta, putObject, copyObject, appendObject, deleteObject
     case initiateUpload, uploadPart, uploadPartCopy, completeUpload, abortUpload, listParts
     case putSymlink, getSymlink
+    case assumeRoleWithOIDC
 
     /// Whether the request body is stored as object bytes (streamed to a blob) rather
     /// than read as a small document.
@@ -29,6 +30,7 @@ enum ReceivedBody: Sendable {
 public final class LocalService: Sendable {
     let buckets: [String: BucketStore]
     let authenticator: Authenticator
+    var sts: LocalSTS? { authenticator.sts }
     let region: String
     let logger: Logger
     let now: @Sendable () -> Double
@@ -57,6 +59,8 @@ public final class LocalService: Sendable {
         let hasKey = !r.key.isEmpty
         switch (r.method, r.bucket != nil, hasKey) {
         case ("GET", false, _): return .listBuckets
+        case ("POST", false, _) where sts != nil && r.queryValue("Action") == "AssumeRoleWithOIDC":
+            return .assumeRoleWithOIDC
         case ("HEAD", true, false): return .headBucket
         case ("GET", true, false):
             if r.has("uploads") { return .listUploads }
@@ -89,6 +93,7 @@ public final class LocalService: Sendable {
     func execute(_ op: LocalOperation, _ r: ParsedRequest, body: ReceivedBody) throws(OSSError) -> LocalResponse {
         switch op {
         case .listBuckets: return listBuckets()
+        case .assumeRoleWithOIDC: return sts!.assumeRoleWithOIDC(r, body)
         case .headBucket: _ = try bucket(r); return LocalResponse(status: 200)
         case .getBucketInfo: return try bucketInfo(r)
         case .listObjectsV2: return try listObjects(r, v2: true)

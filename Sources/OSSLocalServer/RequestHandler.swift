@@ -74,7 +74,7 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             do {
                 let op = try context.service.route(request)
                 p.operation = op
-                try context.service.authenticator.verify(request)
+                if op != .assumeRoleWithOIDC { try context.service.authenticator.verify(request) }  // STS: unsigned
                 if op.streamsBody {
                     let bucket = try context.service.bucket(request)
                     p.bucket = bucket

@@ -4,6 +4,8 @@
 // or the kernel are accepted and passed on. Defaults and equivalents:
 // docs/CONFIGURATION.md.
 
+import Foundation
+
 public struct MountConfig: Sendable {
     public var bucket = ""
     public var prefix = ""
@@ -77,6 +79,11 @@ public struct MountConfig: Sendable {
     public var credentialsFile: String?
     public var ramRole: String?
     public var credentialProcess: String?
+    /// RRSA (AssumeRoleWithOIDC); each also comes from its ALIBABA_CLOUD_* variable.
+    public var roleArn: String?
+    public var oidcProviderArn: String?
+    public var oidcTokenFile: String?
+    public var stsEndpoint: String?
     public var caBundle: String?
     public var insecure = false
     public var logLevel = "info"
@@ -90,21 +97,32 @@ public struct MountConfig: Sendable {
 
     public init() {}
 
-    /// The credential sources the options name (secrets left out); the environment and
-    /// the default files come after them (Mounter.credentials).
-    public var credentialOptions: String {
-        var named: [String] = []
+    /// Which credential source the mount will use, in the order Mounter.credentials tries
+    /// them (secrets left out).
+    public func credentialSource(environment env: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        func set(_ name: String) -> Bool { !(env[name] ?? "").isEmpty }
+        var notes: [String] = []
         switch (accessKeyId, accessKeySecret) {
-        case (_?, _?): named.append("access_key_id/access_key_secret options" + (securityToken == nil ? "" : " with security_token"))
-        case (_?, nil): named.append("access_key_id option without access_key_secret (not used)")
-        case (nil, _?): named.append("access_key_secret option without access_key_id (not used)")
+        case (_?, _?): return "access_key_id/access_key_secret options" + (securityToken == nil ? "" : " with security_token")
+        case (_?, nil): notes.append("access_key_id without access_key_secret is not used")
+        case (nil, _?): notes.append("access_key_secret without access_key_id is not used")
         case (nil, nil): break
         }
-        if let credentialsFile { named.append("credentials_file \(credentialsFile)") }
-        if let passwdFile { named.append("passwd_file \(passwdFile)") }
-        if let ramRole { named.append("ram_role \(ramRole)") }
-        if let credentialProcess { named.append("credential_process \(credentialProcess)") }
-        return named.isEmpty ? "default chain" : named.joined(separator: ", ")
+        let note = notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
+        for id in ["OSS_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_ID"] where set(id) { return "environment \(id)" + note }
+        let rrsa = [(roleArn, "ALIBABA_CLOUD_ROLE_ARN"), (oidcProviderArn, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN"),
+                    (oidcTokenFile, "ALIBABA_CLOUD_OIDC_TOKEN_FILE")].map { $0.0 ?? env[$0.1] }
+        if rrsa.allSatisfy({ !($0 ?? "").isEmpty }) {
+            return "RRSA role \(rrsa[0]!) (AssumeRoleWithOIDC at \(stsEndpoint ?? env["ALIBABA_CLOUD_STS_ENDPOINT"] ?? "sts.aliyuncs.com"))" + note
+        }
+        let fm = FileManager.default
+        if let credentialsFile { return "credentials_file \(credentialsFile)" + note }
+        if fm.fileExists(atPath: "/mnt/.alibabacloud/credentials") { return "credentials file /mnt/.alibabacloud/credentials" + note }
+        if let passwdFile { return "passwd_file \(passwdFile)" + note }
+        if fm.fileExists(atPath: "/etc/passwd-ossfs") { return "passwd file /etc/passwd-ossfs" + note }
+        if let ramRole { return "ram_role \(ramRole)" + note }
+        if let credentialProcess { return "credential_process \(credentialProcess)" + note }
+        return "none found" + note
     }
 
     /// The effective options, one `name=value` per line (secrets left out).
@@ -136,7 +154,7 @@ public struct MountConfig: Sendable {
             ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
             ("log_level", logLevel), ("log_file", logFile ?? "-"), ("mime", mimeTypesFile),
-            ("credentials", credentialOptions),
+            ("credentials", credentialSource()),
         ]
         return lines.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
     }
@@ -285,6 +303,10 @@ public struct MountConfig: Sendable {
         case "credentials_file": credentialsFile = try Self.string(name, value)
         case "ram_role": ramRole = try Self.string(name, value)
         case "credential_process": credentialProcess = try Self.string(name, value)
+        case "role_arn": roleArn = try Self.string(name, value)
+        case "oidc_provider_arn": oidcProviderArn = try Self.string(name, value)
+        case "oidc_token_file": oidcTokenFile = try Self.string(name, value)
+        case "sts_endpoint": stsEndpoint = try Self.string(name, value)
         case "ca_bundle": caBundle = try Self.string(name, value)
         case "insecure": insecure = try Self.bool(name, value)
         case "log_level":

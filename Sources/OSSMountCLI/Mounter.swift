@@ -46,11 +46,22 @@ enum Mounter {
             sources.append(StaticCredentialsProvider(Credentials(accessKeyId: id, accessKeySecret: secret,
                                                                  securityToken: config.securityToken)))
         }
-        sources.append(EnvironmentCredentialsProvider(environment: ProcessInfo.processInfo.environment))
+        var env = ProcessInfo.processInfo.environment
+        sources.append(EnvironmentCredentialsProvider(environment: env))
+        // RRSA: options first, else what ACK injects into the pod.
+        for (option, name) in [(config.roleArn, "ALIBABA_CLOUD_ROLE_ARN"),
+                               (config.oidcProviderArn, "ALIBABA_CLOUD_OIDC_PROVIDER_ARN"),
+                               (config.oidcTokenFile, "ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+                               (config.stsEndpoint, "ALIBABA_CLOUD_STS_ENDPOINT")] {
+            if let option { env[name] = option }
+        }
+        if let oidc = OIDCRoleCredentialsProvider.fromEnvironment(env, transport: transport) {
+            sources.append(CachingCredentialsProvider(oidc))
+        }
         sources.append(CachingCredentialsProvider(CredentialsFileProvider(
             path: config.credentialsFile ?? "/mnt/.alibabacloud/credentials", required: config.credentialsFile != nil)))
-        sources.append(PasswdFileProvider(path: config.passwdFile ?? "/etc/passwd-ossfs", bucket: config.bucket,
-                                          required: config.passwdFile != nil))
+        sources.append(CachingCredentialsProvider(PasswdFileProvider(
+            path: config.passwdFile ?? "/etc/passwd-ossfs", bucket: config.bucket, required: config.passwdFile != nil)))
         if let role = config.ramRole {
             sources.append(CachingCredentialsProvider(ECSRoleCredentialsProvider(roleName: role, transport: transport)))
         }
@@ -102,7 +113,7 @@ enum Mounter {
         case .transport(let t):
             return "cannot reach endpoint \(endpoint) (\(t)): check -o endpoint and the network"
         case .credentials(let text):
-            return text + "; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or -o passwd_file / credentials_file / ram_role"
+            return text + "; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or -o passwd_file / credentials_file / ram_role, or RRSA (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE)"
         case .service(let s) where s.code == "SignatureDoesNotMatch":
             return "SignatureDoesNotMatch: the access key secret is wrong for \(config.bucket) (RequestId \(s.requestId ?? "-"))"
         case .service(let s) where s.code == "NoSuchBucket":

@@ -30,6 +30,13 @@ public enum ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertibl
         return nil
     }
 
+    /// The service refused the key itself (unknown, wrong secret, bad or expired token),
+    /// not a permission: credentials read again may cure it.
+    public var refusedCredentials: Bool {
+        guard case .service(let e) = self, e.status == 403 else { return false }
+        return ["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "SecurityTokenExpired"].contains(e.code)
+    }
+
     /// What the failure means, in the vocabulary the VFS decides on: the OSS code
     /// strings are matched here and nowhere else.
     public var kind: Kind {

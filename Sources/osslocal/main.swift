@@ -41,6 +41,15 @@ struct OSSLocal: ParsableCommand {
     @Option(help: "Region that V4 signatures must be scoped to.")
     var region = "cn-hangzhou"
 
+    @Option(help: "Serve STS AssumeRoleWithOIDC for this role ARN; the keys it issues are accepted here.")
+    var stsRoleArn: String?
+
+    @Option(help: "OIDC tokens the STS accepts, one per line (re-read on every call).")
+    var stsOidcTokens: String?
+
+    @Option(help: "Seconds the STS's keys stay valid.")
+    var stsDuration: Double = 3600
+
     @Option(help: "Write one JSON line per request to this file.")
     var requestLog: String?
 
@@ -54,6 +63,9 @@ struct OSSLocal: ParsableCommand {
         if root == nil && !memory { throw ValidationError("give --root DIR, or --memory") }
         if root != nil && memory { throw ValidationError("--root and --memory exclude each other") }
         if buckets.isEmpty { throw ValidationError("give at least one --bucket NAME") }
+        if (stsRoleArn == nil) != (stsOidcTokens == nil) {
+            throw ValidationError("--sts-role-arn and --sts-oidc-tokens go together")
+        }
     }
 
     func run() throws {
@@ -73,6 +85,9 @@ struct OSSLocal: ParsableCommand {
         config.requestLog = requestLog
         config.faultSeed = faultSeed
         if let faults { config.faults = try FaultSpec(parsing: faults) }
+        if let stsRoleArn, let stsOidcTokens {
+            config.sts = LocalSTSConfig(roleArn: stsRoleArn, tokensFile: stsOidcTokens, duration: stsDuration)
+        }
         if let id = accessKeyId ?? env["OSSLOCAL_ACCESS_KEY_ID"] {
             guard let secret = accessKeySecret ?? env["OSSLOCAL_ACCESS_KEY_SECRET"] else {
                 throw ValidationError("--access-key-id needs a secret: set OSSLOCAL_ACCESS_KEY_SECRET")

@@ -5,6 +5,7 @@
 import CurlTransport
 import Foundation
 import HTTPFixture
+import Logging
 import ObjectStore
 import Synchronization
 import Testing
@@ -150,11 +151,10 @@ final class CountingProvider: CredentialsProvider {
         let cache = CachingCredentialsProvider(CredentialsFileProvider(path: path, required: true),
                                                clock: clock.clientClock, refreshMargin: 300)
         #expect(try await cache.credentials()?.accessKeyId == "first")
+        clock.advance(3400)  // 200 s before expiry, file unchanged: still valid, a background refresh starts
+        #expect(try await cache.credentials()?.accessKeyId == "first")
         write("second", expires: 1000 + 7200)
-        clock.advance(1000)  // far from expiry: the cached value is used, the file is not re-read
-        #expect(try await cache.credentials()?.accessKeyId == "first")
-        clock.advance(2400)  // 200 s before expiry: still valid, a background refresh starts
-        #expect(try await cache.credentials()?.accessKeyId == "first")
+        clock.advance(1)
         let deadline = ContinuousClock.now + .seconds(10)
         var seen = ""
         while seen != "second" && ContinuousClock.now < deadline {
@@ -165,6 +165,91 @@ final class CountingProvider: CredentialsProvider {
         write("third", expires: 1000)  // the file now holds expired credentials
         clock.advance(10_000)  // past "second"'s expiry: the caller must wait for a refresh, which fails
         await #expect { _ = try await cache.credentials() } throws: { "\($0)".contains("already expired") }
+    }
+
+    @Test func aFileWithoutExpirationIsReadAgainWhenItChanges() async throws {
+        let clock = ManualClock(now: 1000)
+        let dir = TempDir()
+        let path = dir.write("credentials", "{\"AccessKeyId\":\"old-key\",\"AccessKeySecret\":\"s1\"}")
+        let cache = CachingCredentialsProvider(CredentialsFileProvider(path: path, required: true),
+                                               clock: clock.clientClock)
+        #expect(try await cache.credentials()?.accessKeyId == "old-key")
+        // Rotated as PAI and Kubernetes secrets do: a new file renamed over the old one.
+        let next = dir.write("credentials.new", "{\"AccessKeyId\":\"new-key\",\"AccessKeySecret\":\"s2\"}")
+        #expect(rename(next, path) == 0)
+        #expect(try await cache.credentials()?.accessKeyId == "old-key")  // looked at no more than once a second
+        clock.advance(1.5)
+        #expect(try await cache.credentials()?.accessKeyId == "new-key")
+        #expect(try await cache.credentials()?.accessKeySecret.reveal() == "s2")
+        // A passwd file too.
+        let passwd = dir.write("passwd", "ak1:sk1\n")
+        let p = CachingCredentialsProvider(PasswdFileProvider(path: passwd, bucket: "b", required: true), clock: clock.clientClock)
+        #expect(try await p.credentials()?.accessKeyId == "ak1")
+        _ = dir.write("passwd", "ak2:sk2-longer\n")
+        clock.advance(1.5)
+        #expect(try await p.credentials()?.accessKeyId == "ak2")
+    }
+
+    @Test func invalidateMakesTheNextCallReadTheSourceAgain() async throws {
+        let source = CountingProvider { n in Credentials(accessKeyId: "v\(n)", accessKeySecret: "s") }
+        let chain = CredentialsChain([CachingCredentialsProvider(source)])
+        #expect(try await chain.credentials()?.accessKeyId == "v0")
+        #expect(try await chain.credentials()?.accessKeyId == "v0")
+        chain.invalidate()
+        #expect(try await chain.credentials()?.accessKeyId == "v1")
+        #expect(source.calls.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func aRefusedKeyIsReadAgainOnceAndTheRequestRetriedAtOnce() async throws {
+        let source = CountingProvider { n in Credentials(accessKeyId: "key\(n)", accessKeySecret: "s") }
+        let endpoint = try OSSEndpoint(parsing: "http://127.0.0.1:9100")
+        func client(_ transport: ScriptedTransport) -> OSSClient {
+            OSSClient(config: OSSClientConfig(endpoint: endpoint, bucket: "bkt", region: "cn-hangzhou"),
+                      transport: transport, credentials: CredentialsChain([CachingCredentialsProvider(source)]),
+                      clock: ManualClock().clientClock, logger: Logger(label: "test"))
+        }
+        // The old key is refused; the re-read one works.
+        let rotated = ScriptedTransport { req, _ in
+            (req.headers["Authorization"] ?? "").contains("key0/") ? .error(403, code: "InvalidAccessKeyId") : .ok()
+        }
+        try await client(rotated).deleteObject("k")
+        #expect(rotated.requests.count == 2)
+        // Refused every time: one re-read, then the error (not retried like a 5xx).
+        let refused = ScriptedTransport { _, _ in .error(403, code: "SignatureDoesNotMatch") }
+        await #expect(throws: ObjectStoreError.self) { try await client(refused).deleteObject("k") }
+        #expect(refused.requests.count == 2)
+        // A permission error is not a key problem: no re-read.
+        let denied = ScriptedTransport { _, _ in .error(403, code: "AccessDenied") }
+        await #expect(throws: ObjectStoreError.self) { try await client(denied).deleteObject("k") }
+        #expect(denied.requests.count == 1)
+    }
+
+    @Test func rrsaExchangesTheTokenFileWithSTS() async throws {
+        let dir = TempDir()
+        let tokenFile = dir.write("token", "eyJ.first.token\n")
+        let server = try HTTPFixture { req in
+            let form = String(decoding: req.body, as: UTF8.self)
+            guard req.method == "POST", req.uri.hasPrefix("/?Action=AssumeRoleWithOIDC&Format=JSON&Version=2015-04-01"),
+                form.contains("RoleArn=acs%3Aram%3A%3A1%3Arole%2Fr"), form.contains("OIDCProviderArn=acs%3Aram%3A%3A1%3Aoidc-provider%2Fp")
+            else { return .text("{\"Code\":\"MissingParameter\"}", status: 400) }
+            guard form.contains("OIDCToken=eyJ.second.token") else {
+                return .text("{\"Code\":\"AuthenticationFail.OIDCToken.Invalid\"}", status: 400)
+            }
+            return .text("{\"Credentials\":{\"AccessKeyId\":\"STS.K\",\"AccessKeySecret\":\"S\",\"SecurityToken\":\"T\",\"Expiration\":\"2030-01-01T00:00:00Z\"}}")
+        }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let env = ["ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/p",
+                   "ALIBABA_CLOUD_OIDC_TOKEN_FILE": tokenFile, "ALIBABA_CLOUD_STS_ENDPOINT": server.baseURL]
+        let provider = try #require(OIDCRoleCredentialsProvider.fromEnvironment(env, transport: transport))
+        #expect(OIDCRoleCredentialsProvider.fromEnvironment(["ALIBABA_CLOUD_ROLE_ARN": "x"], transport: transport) == nil)
+        await #expect { _ = try await provider.credentials() } throws: {
+            "\($0)".contains("AuthenticationFail.OIDCToken.Invalid") && !"\($0)".contains("eyJ")
+        }
+        _ = dir.write("token", "eyJ.second.token")  // Kubernetes rotated it: the next exchange reads it
+        let c = try await provider.credentials()
+        #expect(c?.accessKeyId == "STS.K" && c?.securityToken?.reveal() == "T" && c?.expiration != nil)
     }
 
     @Test func refreshDoesNotBlockHoldersOfValidCredentials() async throws {

@@ -25,8 +25,9 @@ REGION = "cn-hangzhou"
 class Server:
     """An osslocal process on a free loopback port."""
 
-    def __init__(self, root, access_key_id, secret, token=None, extra=()):
+    def __init__(self, root, access_key_id, secret, token=None, extra=(), listen="127.0.0.1:0"):
         self.root = root
+        self.listen = listen
         self.access_key_id, self.secret, self.token = access_key_id, secret, token
         self.extra = list(extra)
         self.proc = None
@@ -38,7 +39,7 @@ class Server:
             env["OSSLOCAL_SECURITY_TOKEN"] = self.token
         self.proc = subprocess.Popen(
             [str(BINARY), "--root", self.root, "--bucket", BUCKET, "--access-key-id", self.access_key_id,
-             "--listen", "127.0.0.1:0", "--region", REGION, *self.extra],
+             "--listen", self.listen, "--region", REGION, *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
         deadline = time.monotonic() + timeout
         line = ""
