@@ -237,6 +237,11 @@ import Testing
             if f.hasPrefix("static") { #expect(c.readOnly && c.attrTimeout == 7200) }
             if f.hasPrefix("consistent") { #expect(c.attrTimeout == 0 && c.entryTimeout == 0) }
         }
+        // The ossfs 2.0 flag file in Configs/ parses with no warning.
+        var o = MountConfig()
+        let example = dir.deletingLastPathComponent().appendingPathComponent("ossfs2.conf.example").path
+        try MountConfig.parse(try ConfigFile.parse(path: example).options, into: &o)
+        #expect(o.bucket == "my-bucket" && o.prefix == "datasets/" && o.readOnly && o.maxThreads == 64 && o.warnings.isEmpty)
     }
 }
 
