@@ -4,12 +4,14 @@
 # small files in nested folders and one large file), mounts it, and says what to
 # try. Run it again to start over.
 #   scripts/demo.sh            (state under /tmp/ossmount-demo, or $OSSMOUNT_DEMO_DIR)
+#   scripts/demo.sh --tls      the same over HTTPS (osslocal makes a CA; the mount trusts it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 install_deps
 
 demo=${OSSMOUNT_DEMO_DIR:-/tmp/ossmount-demo}
+tls=""; [ "${1:-}" = "--tls" ] && tls=1
 echo "== building ossmount and osslocal"
 swift build --product ossmount >/dev/null
 swift build --product osslocal >/dev/null
@@ -25,11 +27,19 @@ rm -rf "$demo"
 mkdir -p "$demo/mnt" "$demo/data"
 
 export OSSLOCAL_ACCESS_KEY_SECRET=demo-secret
+# With --tls, HTTP stays on the first port (the demo data goes in that way) and
+# HTTPS is served on a second one, which the mount uses.
 setsid "$bin/osslocal" --root "$demo/data" --bucket demo --access-key-id demo-key \
-    --listen 127.0.0.1:0 --request-log "$demo/requests.log" > "$demo/osslocal.out" 2>&1 < /dev/null &
+    --listen 127.0.0.1:0 --request-log "$demo/requests.log" \
+    ${tls:+--tls-self-signed "$demo/pki" --tls-listen 127.0.0.1:0} > "$demo/osslocal.out" 2>&1 < /dev/null &
 echo $! > "$demo/osslocal.pid"
 for _ in $(seq 100); do grep -q listening "$demo/osslocal.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(awk '/listening/ {print $NF}' "$demo/osslocal.out")
+endpoint=$(awk '/listening on http:/ {print $NF}' "$demo/osslocal.out")
+mount_endpoint=$endpoint mount_tls=""
+if [ -n "$tls" ]; then
+    mount_endpoint=$(awk '/listening on https:/ {print $NF}' "$demo/osslocal.out")
+    mount_tls=",ca_bundle=$demo/pki/ca.pem"
+fi
 [ -n "$endpoint" ] || { echo "osslocal did not start:"; cat "$demo/osslocal.out"; exit 1; }
 
 echo "== writing demo data to bucket 'demo' at $endpoint"
@@ -51,11 +61,11 @@ PY
 
 echo "== mounting at $demo/mnt"
 OSS_ACCESS_KEY_ID=demo-key OSS_ACCESS_KEY_SECRET=demo-secret \
-    "$bin/ossmount" demo "$demo/mnt" -o "endpoint=$endpoint,region=cn-hangzhou,log_file=$demo/ossmount.log"
+    "$bin/ossmount" demo "$demo/mnt" -o "endpoint=$mount_endpoint,region=cn-hangzhou,log_file=$demo/ossmount.log$mount_tls"
 
 cat <<EOF2
 
-ossmount is serving bucket 'demo' from osslocal ($endpoint) at $demo/mnt. Try:
+ossmount is serving bucket 'demo' from osslocal ($mount_endpoint) at $demo/mnt. Try:
 
     ls -l $demo/mnt/datasets/mnist-like/train
     cat $demo/mnt/datasets/README.txt

@@ -15,3 +15,6 @@ swift test --skip-build --disable-xctest -Xswiftc -warnings-as-errors
 
 echo "== osslocal conformance (official Python SDKs) and real FUSE mounts (pytest)"
 python3 -m pytest -q -p no:cacheprovider Tests/conformance Tests/mount
+
+echo "== osslocal conformance again over HTTPS (osslocal's own CA)"
+OSSLOCAL_TLS=1 python3 -m pytest -q -p no:cacheprovider Tests/conformance --deselect Tests/conformance/test_connector.py

@@ -32,9 +32,6 @@ public final class CurlTransport: HTTPTransport {
 
     public init(options: CurlTransportOptions = CurlTransportOptions(),
                 logger: Logger = Logger(label: "ossmount.curl")) {
-        if options.insecure {
-            logger.warning("TLS certificate verification is OFF (insecure option): traffic can be intercepted")
-        }
         loop = CurlLoop(options: options, logger: logger)
     }
 

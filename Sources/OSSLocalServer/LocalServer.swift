@@ -1,13 +1,16 @@
 // LocalServer: osslocal's HTTP/1.1 front end on SwiftNIO. Listens on loopback by
-// default; one handler per connection parses each request, authenticates it from
-// its head alone, streams object bodies into blobs as they arrive (MD5 and
-// CRC-64 computed on the way), and hands the operation to a thread pool (it may
-// fsync) before writing the answer: bytes, or a file region sent with sendfile.
+// default, plain HTTP, HTTPS (swift-nio-ssl), or both on two ports; one handler
+// per connection parses each request, authenticates it from its head alone,
+// streams object bodies into blobs as they arrive (MD5 and CRC-64 computed on the
+// way), and hands the operation to a thread pool (it may fsync) before writing
+// the answer: bytes, or a file region sent with sendfile (over TLS, read in
+// chunks on the thread pool and encrypted).
 import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import OSSClient
 
 public struct LocalServerConfig: Sendable {
@@ -28,6 +31,11 @@ public struct LocalServerConfig: Sendable {
     public var faultSeed: UInt64 = 1
     /// A minimal STS (AssumeRoleWithOIDC) whose keys this server accepts; nil: none.
     public var sts: LocalSTSConfig?
+    /// HTTPS with these files; nil: plain HTTP only.
+    public var tls: TLSFiles?
+    /// With `tls`: HTTPS on `host:tlsPort` while `host:port` stays plain HTTP (0 picks a
+    /// free port); nil: `host:port` itself is HTTPS.
+    public var tlsPort: Int?
     /// Operation threads: they do the fsyncs and copies, so a few more than cores.
     public var operationThreads = 8
     public init() {}
@@ -40,10 +48,19 @@ public final class LocalServer: Sendable {
     let requestLog: RequestLog?
     let group: MultiThreadedEventLoopGroup
     let pool: NIOThreadPool
-    let channel: Channel
+    let channels: [Channel]
+    let stats = ConnectionStats()
+    /// The first listener's port (HTTPS when `tls` is set without `tlsPort`).
     public let port: Int
+    /// The HTTPS listener's port, when there is one.
+    public let tlsPort: Int?
 
-    public var address: String { "http://\(config.host):\(port)" }
+    public var address: String { "\(config.tls != nil && config.tlsPort == nil ? "https" : "http")://\(config.host):\(port)" }
+    /// The HTTPS address, when TLS is on.
+    public var tlsAddress: String? { tlsPort.map { "https://\(config.host):\($0)" } }
+    /// Connections accepted and TLS handshakes completed so far.
+    public var connectionsAccepted: Int { stats.connections }
+    public var tlsHandshakes: Int { stats.handshakes }
     public var faultsInjected: Int { faults.injected }
 
     public static func start(_ config: LocalServerConfig, logger: Logger = Logger(label: "osslocal")) throws -> LocalServer {
@@ -69,35 +86,56 @@ public final class LocalServer: Sendable {
         pool = NIOThreadPool(numberOfThreads: config.operationThreads)
         pool.start()
         let context = HandlerContext(service: service, faults: faults, log: requestLog, pool: pool,
-                                     domain: config.domain, logger: logger)
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(RequestHandler(context: context))
-                }
-            }
+                                     domain: config.domain, logger: logger, stats: stats)
         do {
-            channel = try bootstrap.bind(host: config.host, port: config.port).wait()
+            let ssl = try config.tls?.context()
+            var bound = [try Self.bind(group, config.host, config.port, context, ssl: config.tlsPort == nil ? ssl : nil)]
+            if let ssl, let tlsPort = config.tlsPort { bound.append(try Self.bind(group, config.host, tlsPort, context, ssl: ssl)) }
+            channels = bound
         } catch {
             try? group.syncShutdownGracefully()
             try? pool.syncShutdownGracefully()
             throw error
         }
-        port = channel.localAddress?.port ?? config.port
+        port = channels[0].localAddress?.port ?? config.port
+        tlsPort = config.tls == nil ? nil : channels.last?.localAddress?.port
+    }
+
+    private static func bind(_ group: EventLoopGroup, _ host: String, _ port: Int, _ context: HandlerContext,
+                             ssl: NIOSSLContext?) throws -> Channel {
+        try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                context.stats.connected()
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let ssl {
+                        try sync.addHandler(NIOSSLServerHandler(context: ssl))
+                        try sync.addHandler(HandshakeObserver(stats: context.stats, log: context.log))
+                    }
+                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.addHandler(RequestHandler(context: context, secure: ssl != nil))
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: host, port: port).wait()
     }
 
     public func stop() {
-        try? channel.close().wait()
+        for channel in channels { try? channel.close().wait() }
         try? group.syncShutdownGracefully()
         try? pool.syncShutdownGracefully()
     }
 
-    /// Blocks until the listening socket closes.
-    public func wait() throws { try channel.closeFuture.wait() }
+    /// Blocks until the listening sockets close.
+    public func wait() throws {
+        for channel in channels { try channel.closeFuture.wait() }
+    }
 }
 
 /// What every connection handler shares.
@@ -108,4 +146,5 @@ struct HandlerContext: Sendable {
     let pool: NIOThreadPool
     let domain: String
     let logger: Logger
+    let stats: ConnectionStats
 }

@@ -14,6 +14,8 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     let context: HandlerContext
+    /// Behind TLS: file bodies cannot go by sendfile and are read in chunks instead.
+    let secure: Bool
 
     /// The request being received.
     private final class Pending: @unchecked Sendable {
@@ -42,7 +44,10 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Small documents (Complete, DeleteMultiple) are read whole; anything larger is refused.
     static let documentLimit = 16 << 20
 
-    init(context: HandlerContext) { self.context = context }
+    init(context: HandlerContext, secure: Bool = false) {
+        self.context = context
+        self.secure = secure
+    }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -190,6 +195,9 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         switch (p.request.method, path) {
         case ("GET", "/-/osslocal/health"):
             return LocalResponse(status: 200, body: .bytes(ByteBuffer(string: "ok\n")), length: 3)
+        case ("GET", "/-/osslocal/stats"):
+            let text = "{\"connections\":\(context.stats.connections),\"tlsHandshakes\":\(context.stats.handshakes)}\n"
+            return LocalResponse(status: 200, body: .bytes(ByteBuffer(string: text)), length: Int64(text.utf8.count))
         case ("GET", "/-/osslocal/faults"):
             let text = context.faults.spec.description + "\n"
             return LocalResponse(status: 200, body: .bytes(ByteBuffer(string: text)), length: Int64(text.utf8.count))
@@ -231,6 +239,16 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .bytes(var buffer) where sendBody:
             if truncate { buffer = buffer.getSlice(at: buffer.readerIndex, length: buffer.readableBytes / 2) ?? buffer }
             ctx.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .file(let handle, let offset, let length) where sendBody && secure:
+            // TLS encrypts in user space: no sendfile. Chunks are read on the thread pool
+            // and written one after another, each when the previous one was flushed.
+            let end = truncate ? offset + length / 2 : offset + length
+            let loopCtx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)
+            sendChunks(loopCtx, handle, from: offset, to: end) { [self] ok in
+                try? handle.close()
+                finishResponse(loopCtx.value, cut: truncate || !ok)
+            }
+            return
         case .file(let handle, let offset, let length) where sendBody:
             let end = truncate ? offset + length / 2 : offset + length
             let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(end))
@@ -242,11 +260,42 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .bytes:
             break
         }
-        if truncate {
+        finishResponse(ctx, cut: truncate)
+    }
+
+    /// Ends the response, or (an injected truncation, a failed read) cuts the connection.
+    private func finishResponse(_ ctx: ChannelHandlerContext, cut: Bool) {
+        if cut {
             ctx.flush()
             ctx.close(promise: nil)
             return
         }
         ctx.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Sends bytes `from..<to` of `handle` in 1 MiB chunks read on the thread pool; `done`
+    /// runs on the event loop with false when a read or write failed.
+    private func sendChunks(_ loopCtx: NIOLoopBound<ChannelHandlerContext>, _ handle: NIOFileHandle, from: Int64,
+                            to: Int64, done: @escaping @Sendable (Bool) -> Void) {
+        guard from < to else { return done(true) }
+        let count = Int(min(to - from, 1 << 20))
+        let allocator = loopCtx.value.channel.allocator
+        let eventLoop = loopCtx.value.eventLoop
+        context.pool.runIfActive(eventLoop: eventLoop) { () throws -> ByteBuffer in
+            var buffer = allocator.buffer(capacity: count)
+            let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { memory in
+                // Safety: `memory` has at least `count` writable bytes; pread writes at most that many.
+                try handle.withUnsafeFileDescriptor { fd in pread(fd, memory.baseAddress, count, off_t(from)) }
+            }
+            guard got > 0 else { throw BlobError(description: "short read of a blob") }
+            return buffer
+        }.flatMap { [self] buffer in
+            loopCtx.value.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer)))).map { buffer.readableBytes }
+        }.whenComplete { [self] result in
+            switch result {
+            case .success(let sent): sendChunks(loopCtx, handle, from: from + Int64(sent), to: to, done: done)
+            case .failure: done(false)
+            }
+        }
     }
 }

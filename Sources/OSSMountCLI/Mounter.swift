@@ -110,6 +110,8 @@ enum Mounter {
 
     static func explain(_ e: ObjectStoreError, config: MountConfig, endpoint: OSSEndpoint) -> String {
         switch e {
+        case .transport(let t) where t.kind == .tls:
+            return tlsProblem(t.description, endpoint: "\(endpoint)", caBundle: config.caBundle)
         case .transport(let t):
             return "cannot reach endpoint \(endpoint) (\(t)): check -o endpoint and the network"
         case .credentials(let text):
@@ -125,6 +127,26 @@ enum Mounter {
         default:
             return "cannot list bucket \(config.bucket): \(e)"
         }
+    }
+
+    /// One line for a failed TLS handshake that says which check failed and what to do,
+    /// from curl's (OpenSSL's) wording.
+    static func tlsProblem(_ detail: String, endpoint: String, caBundle: String?) -> String {
+        let text = detail.lowercased()
+        let trust = caBundle.map { "the CA in ca_bundle \($0)" } ?? "the system's CAs"
+        if text.contains("expired") || text.contains("not yet valid") {
+            return "TLS: the certificate of \(endpoint) has expired or is not yet valid (\(detail)); renew it on the server, or -o insecure to skip verification"
+        }
+        if text.contains("subject name") || text.contains("host name") || text.contains("hostname") {
+            return "TLS: the certificate of \(endpoint) is not for that host name (\(detail)); use the endpoint name the certificate names, or -o insecure to skip verification"
+        }
+        if text.contains("ca cert") || text.contains("cafile") || text.contains("certificate file") {
+            return "TLS: ca_bundle \(caBundle ?? "-") cannot be read as PEM CA certificates (\(detail)); pass -o ca_bundle=FILE with the CA's PEM"
+        }
+        if text.contains("issuer") || text.contains("self-signed") || text.contains("self signed") || text.contains("verify") {
+            return "TLS: the certificate of \(endpoint) is not signed by \(trust) (\(detail)); pass -o ca_bundle=FILE with its CA (PEM), or -o insecure to skip verification"
+        }
+        return "TLS handshake with \(endpoint) failed (\(detail)); check -o endpoint, ca_bundle and insecure"
     }
 
     static func vfsConfig(_ config: MountConfig) -> VFSConfig {

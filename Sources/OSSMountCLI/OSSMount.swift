@@ -36,6 +36,9 @@ public enum OSSMount {
                 try MountConfig.parse(file.options, into: &config)
             }
             try MountConfig.parse(command.options, into: &config)
+            if config.insecure {
+                config.warnings.append("insecure: TLS certificates are not verified; anyone on the path can read and change the traffic")
+            }
             guard !config.bucket.isEmpty else {
                 throw CommandLineError(command.ossfs2Form ? "no bucket given: add --oss_bucket=BUCKET"
                                        : "no bucket given: ossmount BUCKET[:/PREFIX] MOUNTPOINT, or -o uri=oss://BUCKET/PREFIX/")

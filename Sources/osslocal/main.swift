@@ -41,6 +41,18 @@ struct OSSLocal: ParsableCommand {
     @Option(help: "Region that V4 signatures must be scoped to.")
     var region = "cn-hangzhou"
 
+    @Option(help: "Serve HTTPS with this PEM certificate chain (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Serve HTTPS with a CA and a server certificate for localhost, 127.0.0.1 and *.localhost written into this directory (ca.pem is what clients trust).")
+    var tlsSelfSigned: String?
+
+    @Option(help: "With TLS: HTTPS on this HOST:PORT while --listen stays plain HTTP (port 0 picks one); without it --listen is HTTPS.")
+    var tlsListen: String?
+
     @Option(help: "Serve STS AssumeRoleWithOIDC for this role ARN; the keys it issues are accepted here.")
     var stsRoleArn: String?
 
@@ -63,6 +75,11 @@ struct OSSLocal: ParsableCommand {
         if root == nil && !memory { throw ValidationError("give --root DIR, or --memory") }
         if root != nil && memory { throw ValidationError("--root and --memory exclude each other") }
         if buckets.isEmpty { throw ValidationError("give at least one --bucket NAME") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCert != nil && tlsSelfSigned != nil { throw ValidationError("give --tls-cert/--tls-key or --tls-self-signed, not both") }
+        if tlsListen != nil && tlsCert == nil && tlsSelfSigned == nil {
+            throw ValidationError("--tls-listen needs --tls-cert/--tls-key or --tls-self-signed")
+        }
         if (stsRoleArn == nil) != (stsOidcTokens == nil) {
             throw ValidationError("--sts-role-arn and --sts-oidc-tokens go together")
         }
@@ -85,6 +102,15 @@ struct OSSLocal: ParsableCommand {
         config.requestLog = requestLog
         config.faultSeed = faultSeed
         if let faults { config.faults = try FaultSpec(parsing: faults) }
+        if let tlsCert, let tlsKey { config.tls = TLSFiles(certificate: tlsCert, key: tlsKey) }
+        if let tlsSelfSigned { config.tls = try TLSFiles.selfSigned(in: tlsSelfSigned) }
+        if let tlsListen {
+            let parts = tlsListen.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let port = Int(parts[1]), String(parts[0]) == config.host else {
+                throw ValidationError("--tls-listen takes HOST:PORT on the --listen host, e.g. \(config.host):9443")
+            }
+            config.tlsPort = port
+        }
         if let stsRoleArn, let stsOidcTokens {
             config.sts = LocalSTSConfig(roleArn: stsRoleArn, tokensFile: stsOidcTokens, duration: stsDuration)
         }
@@ -100,7 +126,10 @@ struct OSSLocal: ParsableCommand {
         if let root { try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true) }
 
         let server = try LocalServer.start(config)
-        FileHandle.standardOutput.write(Data("osslocal listening on \(server.address)\n".utf8))
+        var lines = ["osslocal listening on \(server.address)"]
+        if config.tlsPort != nil, let https = server.tlsAddress { lines.append("osslocal listening on \(https)") }
+        if let ca = config.tls?.authority { lines.append("osslocal CA certificate: \(ca) (server: \(config.tls!.certificate))") }
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         let queue = DispatchQueue(label: "signals")

@@ -16,11 +16,19 @@ from osslocal_process import BINARY, BUCKET, REGION, Server  # noqa: F401  (re-e
 
 @pytest.fixture(scope="session")
 def servers():
+    """With OSSLOCAL_TLS=1 both servers speak HTTPS (one CA osslocal made, which the
+    SDKs trust through REQUESTS_CA_BUNDLE); plain HTTP otherwise."""
     if not BINARY.exists():
         pytest.fail(f"{BINARY} is missing: run `swift build` first")
     base = tempfile.mkdtemp(prefix="osslocal-conformance-")
-    plain = Server(os.path.join(base, "plain"), "LTAI5tPlainKey", "PlainSecret0123456789").start()
-    sts = Server(os.path.join(base, "sts"), "STS.TempKey", "StsSecret0123456789", token="CAISTokenValue+/=xyz").start()
+    pki = os.path.join(base, "pki")
+    tls = os.environ.get("OSSLOCAL_TLS") == "1"
+    plain = Server(os.path.join(base, "plain"), "LTAI5tPlainKey", "PlainSecret0123456789",
+                   extra=["--tls-self-signed", pki] if tls else []).start()
+    if tls:
+        os.environ["REQUESTS_CA_BUNDLE"] = plain.ca
+    sts = Server(os.path.join(base, "sts"), "STS.TempKey", "StsSecret0123456789", token="CAISTokenValue+/=xyz",
+                 extra=["--tls-cert", f"{pki}/server.pem", "--tls-key", f"{pki}/server-key.pem"] if tls else []).start()
     yield {"plain": plain, "sts": sts}
     plain.stop()
     sts.stop()

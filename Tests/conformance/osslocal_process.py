@@ -41,16 +41,23 @@ class Server:
             [str(BINARY), "--root", self.root, "--bucket", BUCKET, "--access-key-id", self.access_key_id,
              "--listen", self.listen, "--region", REGION, *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        # Lines it prints once ready: one per listener, and the CA it wrote (all at once).
+        expected = 1 + ("--tls-listen" in self.extra) + ("--tls-self-signed" in self.extra)
         deadline = time.monotonic() + timeout
-        line = ""
-        while time.monotonic() < deadline:
+        line, lines = "", []
+        while time.monotonic() < deadline and len(lines) < expected:
             line = self.proc.stdout.readline()
-            if line.startswith("osslocal listening on "):
-                self.endpoint = line.split()[-1]
-                return self
-            if self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"osslocal did not start: {line!r}")
+            if line.startswith("osslocal "):
+                lines.append(line)
+            elif self.proc.poll() is not None:
+                raise RuntimeError(f"osslocal did not start: {line!r}")
+        if len(lines) < expected:
+            raise RuntimeError(f"osslocal did not start: {line!r}")
+        urls = [l.split()[-1] for l in lines if l.startswith("osslocal listening on ")]
+        self.endpoint = urls[0]
+        self.https_endpoint = next((u for u in urls if u.startswith("https://")), None)
+        self.ca = next((l.split()[3] for l in lines if l.startswith("osslocal CA certificate: ")), None)
+        return self
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
