@@ -69,7 +69,8 @@ def markdown(doc):
     who = [w for w in ["ceiling", "ossmount"] + PEERS if w in doc["results"]]
     lines = [f"# Benchmarks {doc['date']} (commit {doc['commit']})", "",
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, {m['os']}, kernel {m['kernel']}; "
-             f"{m['s3fs']}; {m['rclone']}. One osslocal (`--memory --anonymous`) on loopback serves every mounter; "
+             f"{m['s3fs']}; {m['rclone']}. One osslocal (`--memory --anonymous`) on loopback serves every mounter"
+             f"{' over HTTPS (its own CA; the ceiling is curl over TLS)' if doc.get('transport') == 'https' else ''}; "
              f"each figure is the median of {doc['runs']} runs (min–max), each run on a fresh mount with the page "
              f"cache dropped. Method: docs/BENCHMARKS.md. Whole run: {doc['elapsed_s'] // 60} min.", "",
              "| workload | unit | " + " | ".join(who) + " | ossmount vs ceiling | ossmount vs s3fs | vs rclone-off | vs rclone-full |",
@@ -94,6 +95,11 @@ def markdown(doc):
             cpu = r and r.get("cpu_s_per_gib")
             cells += [f"{cpu:.2f}" if cpu else (f"{r['cpu_s']:.1f} s" if r else ""), f"{r['peak_rss_mib']:.0f}" if r else ""]
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    lines += ["", "osslocal CPU seconds per GiB while each mounter ran (the server's share; over HTTPS it encrypts):",
+              "", "| workload | " + " | ".join(x for x in who if x != "ceiling") + " |", "|---|" + "---|" * (len(who) - 1)]
+    for w in doc["workloads"]:
+        cpus = [doc["results"][x].get(w, {}).get("server_cpu_s_per_gib") for x in who if x != "ceiling"]
+        lines.append(f"| {w} | " + " | ".join(f"{c:.2f}" if c else "" for c in cpus) + " |")
     lines += ["", "Targets (issue [bench]):", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for text, value, goal, met in targets(doc):
         lines.append(f"| {text} | {value:.2f} | {goal} | {'yes' if met else '**no**'} |")
@@ -126,7 +132,8 @@ def chart(doc, path):
 
 def write(doc, out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.join(out_dir, doc["date"][:10])
+    suffix = "-tls" if doc.get("transport") == "https" else ""
+    stem = os.path.join(out_dir, doc["date"][:10] + suffix)
     doc["targets"] = [{"target": t, "measured": v, "goal": g, "met": m} for t, v, g, m in targets(doc)]
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=1)
@@ -134,7 +141,7 @@ def write(doc, out_dir):
         f.write(markdown(doc))
     chart(doc, stem + ".png")
     for ext in ["json", "md", "png"]:  # stable names for the README
-        latest = os.path.join(out_dir, f"latest.{ext}")
+        latest = os.path.join(out_dir, f"latest{suffix}.{ext}")
         if os.path.lexists(latest):
             os.unlink(latest)
         os.symlink(os.path.basename(stem) + "." + ext, latest)

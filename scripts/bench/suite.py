@@ -57,17 +57,31 @@ def drop_caches():
 
 
 class Server:
-    def __init__(self, binary, work):
+    """osslocal; with `tls` it also serves HTTPS on its own CA, which the mounts and the
+    curl ceiling then use (`wire`), while data is loaded over plain HTTP (`endpoint`)."""
+    def __init__(self, binary, work, tls=False):
         self.work = work
         self.out = open(os.path.join(work, "osslocal.out"), "w+")
-        self.proc = subprocess.Popen([binary, "--memory", "--bucket", BUCKET, "--anonymous", "--listen", "127.0.0.1:0"],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        assert wait_until(lambda: "listening" in open(self.out.name).read()), "osslocal did not start"
-        self.endpoint = open(self.out.name).read().split("listening on")[1].split()[0]
+        extra = ["--tls-self-signed", os.path.join(work, "pki"), "--tls-listen", "127.0.0.1:0"] if tls else []
+        self.proc = subprocess.Popen([binary, "--memory", "--bucket", BUCKET, "--anonymous", "--listen", "127.0.0.1:0",
+                                      *extra], stdout=self.out, stderr=subprocess.STDOUT)
+        ready = "osslocal CA certificate" if tls else "listening"
+        assert wait_until(lambda: ready in open(self.out.name).read()), "osslocal did not start"
+        text = open(self.out.name).read()
+        urls = [line.split()[-1] for line in text.splitlines() if line.startswith("osslocal listening on")]
+        self.endpoint = urls[0]
+        self.wire = urls[-1]
+        self.ca = os.path.join(work, "pki", "ca.pem") if tls else None
         self.session = requests.Session()
 
     def url(self, key):
         return f"{self.endpoint}/{BUCKET}/{key}"
+
+    def wire_url(self, key):
+        return f"{self.wire}/{BUCKET}/{key}"
+
+    def curl_tls(self):
+        return ["--cacert", self.ca] if self.ca else []
 
     def put(self, key, data):
         self.session.put(self.url(key), data=data).raise_for_status()
@@ -144,7 +158,9 @@ class Mounter:
     def mount(self, server, mnt):
         env = dict(os.environ, **(self.env or {}))
         env.pop("AWS_CA_BUNDLE", None)  # rclone refuses a CA bundle for http endpoints
-        subprocess.run(self.command(server.endpoint, mnt), check=True, env=env, timeout=120,
+        if server.ca:
+            env["CURL_CA_BUNDLE"] = server.ca  # s3fs's libcurl
+        subprocess.run(self.command(server.wire, mnt, server.ca), check=True, env=env, timeout=120,
                        stdout=subprocess.DEVNULL)
         assert wait_until(lambda: os.path.ismount(mnt), 60), f"{self.name} did not mount"
         # The mount answers (rclone and s3fs return before the first request is served).
@@ -180,17 +196,18 @@ class Mounter:
 def mounters(bin_dir):
     ossmount = os.path.join(bin_dir, "ossmount")
     return [
-        Mounter("ossmount", lambda ep, mnt: [ossmount, BUCKET, mnt, "-o", f"endpoint={ep},region=cn-hangzhou"],
+        Mounter("ossmount", lambda ep, mnt, ca: [ossmount, BUCKET, mnt, "-o", f"endpoint={ep},region=cn-hangzhou"
+                                                 + (f",ca_bundle={ca}" if ca else "")],
                 env={"OSS_ACCESS_KEY_ID": "bench-key", "OSS_ACCESS_KEY_SECRET": "bench-secret"}),
-        Mounter("s3fs", lambda ep, mnt: ["s3fs", BUCKET, mnt, "-o",
-                                         f"url={ep},use_path_request_style,public_bucket=1,dbglevel=err"]),
-        Mounter("rclone-off", lambda ep, mnt: [
+        Mounter("s3fs", lambda ep, mnt, ca: ["s3fs", BUCKET, mnt, "-o",
+                                             f"url={ep},use_path_request_style,public_bucket=1,dbglevel=err"]),
+        Mounter("rclone-off", lambda ep, mnt, ca: [
             "rclone", "mount", f":s3,provider=Other,endpoint='{ep}',force_path_style=true:{BUCKET}", mnt,
-            "--vfs-cache-mode", "off", "--daemon"]),
-        Mounter("rclone-full", lambda ep, mnt: [
+            "--vfs-cache-mode", "off", "--daemon"] + (["--ca-cert", ca] if ca else [])),
+        Mounter("rclone-full", lambda ep, mnt, ca: [
             "rclone", "mount", f":s3,provider=Other,endpoint='{ep}',force_path_style=true:{BUCKET}", mnt,
             "--vfs-cache-mode", "full", "--cache-dir", os.path.join(tempfile.gettempdir(), "rclone-bench-cache"),
-            "--daemon"]),
+            "--daemon"] + (["--ca-cert", ca] if ca else [])),
     ]
 
 
@@ -337,25 +354,25 @@ def workloads(source):
 
 # ---- ceiling ----------------------------------------------------------------
 
-def curl_get(url, first=None, last=None):
-    cmd = ["curl", "-sf", "-o", "/dev/null"]
+def curl_get(url, first=None, last=None, tls=()):
+    cmd = ["curl", "-sf", "-o", "/dev/null", *tls]
     if first is not None:
         cmd += ["-r", f"{first}-{last}"]
     return subprocess.Popen(cmd + [url])
 
 
 def ceiling(server, source, runs):
-    url = server.url("big.bin")
+    url, tls = server.wire_url("big.bin"), server.curl_tls()
     out = {"seq_read_1": [], "seq_read_4": [], "seq_write_1g": []}
     for _ in range(runs):
         drop_caches()
-        t = timed(lambda: curl_get(url).wait())
+        t = timed(lambda: curl_get(url, tls=tls).wait())
         out["seq_read_1"].append(BIG / t / (1 << 20))
         q = BIG // 4
-        t = timed(lambda: [p.wait() for p in [curl_get(url, i * q, (i + 1) * q - 1) for i in range(4)]])
+        t = timed(lambda: [p.wait() for p in [curl_get(url, i * q, (i + 1) * q - 1, tls) for i in range(4)]])
         out["seq_read_4"].append(BIG / t / (1 << 20))
-        t = timed(lambda: subprocess.run(["curl", "-sf", "-T", source, "-o", "/dev/null", server.url("w/raw.bin")],
-                                         check=True))
+        t = timed(lambda: subprocess.run(["curl", "-sf", *tls, "-T", source, "-o", "/dev/null",
+                                          server.wire_url("w/raw.bin")], check=True))
         out["seq_write_1g"].append(WRITE_SIZE / t / (1 << 20))
         server.delete("w/raw.bin")
     return {k: summary(v) for k, v in out.items()}
@@ -372,18 +389,19 @@ REPEAT_LIMIT_S = 30
 
 
 def run_workload(m, fn, server, runs, base):
-    figures, cpu, rss, moved = [], [], [], 0
+    figures, cpu, server_cpu, rss, moved = [], [], [], [], 0
     for i in range(runs):
         mnt = tempfile.mkdtemp(prefix=f"mnt-{m.name}-", dir=base)
         m.mount(server, mnt)
         try:
             drop_caches()
             pid = m.pid()
-            c0 = cpu_seconds(pid)
+            c0, s0 = cpu_seconds(pid), cpu_seconds(server.proc.pid)
             started = time.monotonic()
             figure, moved = fn(mnt, server)
             took = time.monotonic() - started
             cpu.append(cpu_seconds(pid) - c0)
+            server_cpu.append(cpu_seconds(server.proc.pid) - s0)
             rss.append(peak_rss_mib(pid))
             figures.append(figure)
         finally:
@@ -394,6 +412,7 @@ def run_workload(m, fn, server, runs, base):
     result = summary(figures)
     result["cpu_s"] = statistics.median(cpu)
     result["cpu_s_per_gib"] = statistics.median(cpu) / (moved / GIB) if moved else None
+    result["server_cpu_s_per_gib"] = statistics.median(server_cpu) / (moved / GIB) if moved else None
     result["peak_rss_mib"] = max(rss)
     return result
 
@@ -405,13 +424,14 @@ def main():
     ap.add_argument("--only", help="comma-separated mounters")
     ap.add_argument("--workloads", help="comma-separated workloads")
     ap.add_argument("--out", default="bench-results")
+    ap.add_argument("--tls", action="store_true", help="mounts and the ceiling over HTTPS (osslocal's own CA)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("scripts/bench/run needs root (it drops the page cache and mounts FUSE file systems)")
     started = time.monotonic()
     base = tempfile.mkdtemp(prefix="ossbench-", dir="/tmp")
     source = os.path.join("/dev/shm", f"ossbench-src-{os.getpid()}.bin")
-    server = Server(os.path.join(args.bin, "osslocal"), base)
+    server = Server(os.path.join(args.bin, "osslocal"), base, tls=args.tls)
     try:
         with open(source, "wb") as f:
             for block in block_stream(WRITE_SIZE, 4):
@@ -435,6 +455,7 @@ def main():
             "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
             "machine": report.machine(),
             "runs": args.runs,
+            "transport": "https" if args.tls else "http",
             "workloads": {w: {"unit": wl[w][1], "higher_is_better": wl[w][2]} for w in names},
             "results": results,
             "elapsed_s": round(time.monotonic() - started),
