@@ -1,7 +1,8 @@
 // A mounted FUSE session on the low-level API: mount, serve with libfuse's
 // multi-threaded loop, unmount. The C callbacks (FuseOperations.swift) turn
-// each request into a Task on the FuseFilesystem; SIGINT/SIGTERM/SIGHUP end
-// the loop (libfuse's handlers), and so does a lazy unmount by the admin.
+// each request into a Task on the FuseFilesystem. The loop ends on unmount (also
+// a lazy one by the admin), on `stop`, or, when libfuse's signal handlers are
+// asked for, on SIGINT/SIGTERM/SIGHUP.
 import CFuse3
 import Foundation
 #if canImport(Glibc)
@@ -84,15 +85,25 @@ public final class FuseSession: @unchecked Sendable {
         close(fd)
     }
 
-    /// Serves requests until unmounted or signalled; returns 0 on a clean end.
-    public func run() -> Int32 {
-        guard fuse_set_signal_handlers(session) == 0 else { return -1 }
-        defer { fuse_remove_signal_handlers(session) }
+    /// Serves requests until unmounted, stopped or (with `signalHandlers`) signalled;
+    /// returns 0 on a clean end.
+    public func run(signalHandlers: Bool = true) -> Int32 {
+        if signalHandlers {
+            guard fuse_set_signal_handlers(session) == 0 else { return -1 }
+        }
+        defer { if signalHandlers { fuse_remove_signal_handlers(session) } }
         return CFuse3_session_loop_mt(session, context.options.maxThreads, 0)
     }
 
-    /// Ends the loop from another thread.
-    public func exit() { fuse_session_exit(session) }
+    /// Ends the loop from another thread: marks the session exited, then makes one
+    /// request so a worker blocked reading /dev/fuse wakes, sees it and ends the loop: a
+    /// lookup of a name never asked before (the kernel may answer a stat of the
+    /// mountpoint from its cache without asking).
+    public func stop(mountpoint: String) {
+        fuse_session_exit(session)
+        var st = stat()
+        _ = stat(mountpoint + "/.ossmount-stop-\(getpid())-\(UInt64.random(in: 0...UInt64.max))", &st)
+    }
 
     public func unmount() {
         if mounted { fuse_session_unmount(session) }

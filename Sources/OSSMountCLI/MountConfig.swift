@@ -72,6 +72,8 @@ public struct MountConfig: Sendable {
     public var xattr = true
     public var appendMode = false
     public var appendFlushInterval = 1.0
+    /// Seconds SIGTERM/SIGINT give the open files' uploads before the mount goes.
+    public var shutdownTimeout = 30.0
     public var accessKeyId: String?
     public var accessKeySecret: String?
     public var securityToken: String?
@@ -150,7 +152,7 @@ public struct MountConfig: Sendable {
             ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)),
             ("seekable_max", seekableMax.map { "\($0)" } ?? "auto"),
             ("list_ahead", flag(listAhead)), ("xattr", flag(xattr)), ("append_mode", flag(appendMode)),
-            ("append_flush_interval", "\(appendFlushInterval)"), ("umask", octal(umask)),
+            ("append_flush_interval", "\(appendFlushInterval)"), ("shutdown_timeout", "\(shutdownTimeout)"), ("umask", octal(umask)),
             ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
             ("log_level", logLevel), ("log_file", logFile ?? "-"), ("mime", mimeTypesFile),
@@ -289,6 +291,7 @@ public struct MountConfig: Sendable {
         case "xattr": xattr = try Self.bool(name, value)
         case "append_mode": appendMode = try Self.bool(name, value)
         case "append_flush_interval": appendFlushInterval = try Self.number(name, value)
+        case "shutdown_timeout": shutdownTimeout = try Self.number(name, value)
         case "total_mem_limit":
             if value == "0" {  // ossfs 2.0: no limit
                 warnings.append("total_mem_limit=0: ossmount always bounds its memory; the default \(totalMemLimit >> 20)M stays")

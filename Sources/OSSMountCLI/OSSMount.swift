@@ -68,28 +68,24 @@ public enum OSSMount {
         return 1
     }
 
-    static func makeLogger(_ config: MountConfig) -> Logger {
+    /// The logger, and the log file (reopened on SIGHUP) when there is one.
+    static func makeLogger(_ config: MountConfig) -> (Logger, LogFile?) {
         if let path = config.logFile {  // its directory too, as ossfs 2.0 makes log_dir
             try? FileManager.default.createDirectory(atPath: Daemon.parentDirectory(of: path),
                                                      withIntermediateDirectories: true)
         }
+        let file = config.logFile.flatMap { LogFile(path: $0) }
         var logger = Logger(label: "ossmount") { label in
-            if let path = config.logFile, let handle = FileHandle(forWritingAtPath: path) ?? {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-                return FileHandle(forWritingAtPath: path)
-            }() {
-                handle.seekToEndOfFile()
-                return StreamLogHandler.standardError(label: label).redirected(to: handle)
-            }
+            if let file { return FileLogHandler(base: StreamLogHandler.standardError(label: label), file: file) }
             return StreamLogHandler.standardError(label: label)
         }
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
-        return logger
+        return (logger, file)
     }
 
     /// Mounts and serves until unmounted or signalled.
     static func serve(_ config: MountConfig, readyFD: Int32?) -> Int32 {
-        let logger = makeLogger(config)
+        let (logger, logFile) = makeLogger(config)
         if readyFD != nil { for w in config.warnings { logger.warning("\(w)") } }
         do {
             try Mounter.checkMountpoint(config)
@@ -119,12 +115,19 @@ public enum OSSMount {
         logger.info("mounted", metadata: ["bucket": "\(config.bucket)", "prefix": "\(config.prefix)",
                                           "mountpoint": "\(config.mountpoint)"])
         if let readyFD { Daemon.report(readyFD, "ok") }
-        // The loop ends on unmount (also a lazy one), or on SIGINT/SIGTERM/SIGHUP, which
-        // libfuse reports as the signal's number: all clean ends. A negative errno is not.
-        let rc = session.run()
+        // The loop ends on unmount (also a lazy one), or when SIGTERM/SIGINT's shutdown
+        // stored the open files (Lifecycle.swift). A negative errno is a failure.
+        let signals = SignalHandling(vfs: vfs, session: session, config: config, logger: logger, logFile: logFile)
+        let rc = session.run(signalHandlers: false)
         session.unmount()
+        let lost = signals.finished()
+        if !lost.isEmpty {
+            logger.error("unmounted; files open for writing were not stored",
+                         metadata: ["mountpoint": "\(config.mountpoint)", "keys": "\(lost.joined(separator: ", "))"])
+            return 1
+        }
         logger.info("unmounted", metadata: ["mountpoint": "\(config.mountpoint)"])
-        if rc == 0 || [SIGINT, SIGTERM, SIGHUP].contains(rc) { return 0 }
+        if rc == 0 { return 0 }
         logger.error("FUSE loop failed", metadata: ["errno": "\(-rc)"])
         return 1
     }
@@ -148,34 +151,5 @@ enum Blocking {
         private var value: Result<T, E>?
         func set(_ v: Result<T, E>) { value = v }
         func get() -> Result<T, E> { value! }
-    }
-}
-
-extension StreamLogHandler {
-    /// The same formatting, written to a file.
-    func redirected(to handle: FileHandle) -> LogHandler {
-        FileLogHandler(base: self, handle: handle)
-    }
-}
-
-struct FileLogHandler: LogHandler {
-    var base: StreamLogHandler
-    let handle: FileHandle
-    var metadata: Logger.Metadata {
-        get { base.metadata }
-        set { base.metadata = newValue }
-    }
-    var logLevel: Logger.Level {
-        get { base.logLevel }
-        set { base.logLevel = newValue }
-    }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { base[metadataKey: key] }
-        set { base[metadataKey: key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let meta = metadata.merging(event.metadata ?? [:]) { $1 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-        let line = "\(Date()) \(event.level) \(event.message)\(meta.isEmpty ? "" : " " + meta)\n"
-        handle.write(Data(line.utf8))
     }
 }

@@ -57,7 +57,7 @@ enum UploadsCommand {
     }
 
     static func execute(action: String, config: MountConfig, olderThan: Double) -> Int32 {
-        var quiet = OSSMount.makeLogger(config)
+        var quiet = OSSMount.makeLogger(config).0
         quiet.logLevel = .error
         let logger = quiet
         let result = Blocking.run { () async throws(MountFailure) -> [String] in

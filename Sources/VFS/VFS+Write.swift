@@ -153,6 +153,7 @@ extension VFS {
     }
 
     public func create(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> (Entry, UInt64) {
+        try refuseNewWritersWhenShuttingDown()
         let (dir, key) = try target(parent, name)
         let perms = mode & 0o7777 & ~config.umask
         let (node, handle) = try await creatingEntry(in: dir) { () async throws(VFSError) in
@@ -189,6 +190,7 @@ extension VFS {
     /// for; it moves or orphans the writers it sees), and takes the key the inode has then.
     func openForWrite(_ node: Inode, truncate: Bool) async throws(VFSError) -> UInt64 {
         if config.readOnly { throw .readOnly }
+        try refuseNewWritersWhenShuttingDown()
         var key = node.key
         while true {
             let opened = try await keyLocks.with(key) { () async throws(VFSError) -> UInt64? in

@@ -55,6 +55,8 @@ public final class VFS: Sendable {
         /// Entries being created in a directory (by its key) whose objects are not on OSS
         /// yet: rmdir counts them as children.
         var creating = KeyMap<Int>()
+        /// SIGTERM arrived: no new writers (VFS+Shutdown.swift).
+        var shuttingDown = false
     }
     let state: Mutex<State>
 

@@ -251,3 +251,35 @@ private func contents(_ store: InMemoryObjectStore, _ key: String) async -> [UIn
         #expect(vfs.inodeCount == 2)  // the root and "d" (looked up once)
     }
 }
+
+@Suite struct ShutdownTests {
+    @Test func openWritersAreStoredAndNewOnesRefused() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = writable(store)
+        let (_, a) = try await vfs.create(parent: 1, name: "a", mode: 0o644)
+        _ = try await vfs.write(a, offset: 0, bytes: Array("checkpoint a".utf8))
+        let (_, b) = try await vfs.create(parent: 1, name: "b", mode: 0o644)
+        _ = try await vfs.write(b, offset: 0, bytes: [UInt8](repeating: 7, count: 20 << 20))  // multipart
+        let report = await vfs.shutdown(within: .seconds(30))
+        #expect(Set(report.stored) == ["a", "b"] && report.lost.isEmpty)
+        #expect(await contents(store, "a") == Array("checkpoint a".utf8))
+        #expect(await contents(store, "b")?.count == 20 << 20)
+        await #expect(throws: VFSError.readOnly) { _ = try await vfs.create(parent: 1, name: "c", mode: 0o644) }
+    }
+
+    @Test func whatCannotBeStoredIsAbortedAndNamed() async throws {
+        let store = InMemoryObjectStore()
+        let faults = FaultInjectingClient(store, seed: 1)
+        let vfs = writable(faults)
+        let (_, h) = try await vfs.create(parent: 1, name: "big", mode: 0o644)
+        _ = try await vfs.write(h, offset: 0, bytes: [UInt8](repeating: 1, count: 20 << 20))
+        // From now on no part and no completion goes through.
+        faults.setRules([FaultRule([.uploadPart, .completeMultipart, .put], error: .service(ServiceError(
+            status: 503, code: "ServiceUnavailable", message: "", requestId: nil, hostId: nil, ec: nil)), probability: 1)])
+        let report = await vfs.shutdown(within: .seconds(5))
+        #expect(report.lost == ["big"] && report.stored.isEmpty)
+        #expect(await contents(store, "big") == nil)
+        let uploads = try await store.listMultipartUploads(prefix: "", keyMarker: nil, uploadIdMarker: nil, maxUploads: 100)
+        #expect(uploads.uploads.isEmpty)
+    }
+}
