@@ -1,5 +1,18 @@
+#include <signal.h>
 #include <stddef.h>
+#include <string.h>
 #include "CFuse3.h"
+
+static void CFuse3_wake(int signum) { (void)signum; }
+
+int CFuse3_install_wake_handler(int signum) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = CFuse3_wake;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the interrupted wait returns EINTR */
+    return sigaction(signum, &sa, NULL);
+}
 
 struct fuse_args CFuse3_args_init(int argc, char **argv) {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);

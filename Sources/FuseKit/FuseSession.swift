@@ -5,6 +5,7 @@
 // asked for, on SIGINT/SIGTERM/SIGHUP.
 import CFuse3
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +31,13 @@ public final class FuseSession: @unchecked Sendable {
     private let session: OpaquePointer
     private let context: FuseContext
     private var mounted = false
+    /// The thread in `run` while the loop runs (libfuse's loop waits there; its workers
+    /// block the usual signals), so `stop` can interrupt that wait.
+    private let loopThread = Mutex<pthread_t?>(nil)
+
+    private func wakeLoop() {
+        loopThread.withLock { t in if let t { _ = pthread_kill(t, SIGUSR1) } }
+    }
 
     /// `mountOptions` are `-o` options for the kernel mount (`ro`, `allow_other`, `fsname=...`).
     public init(filesystem: FuseFilesystem, mountOptions: [String], connection: FuseConnectionOptions = FuseConnectionOptions())
@@ -88,6 +96,9 @@ public final class FuseSession: @unchecked Sendable {
     /// Serves requests until unmounted, stopped or (with `signalHandlers`) signalled;
     /// returns 0 on a clean end.
     public func run(signalHandlers: Bool = true) -> Int32 {
+        _ = CFuse3_install_wake_handler(SIGUSR1)
+        loopThread.withLock { $0 = pthread_self() }
+        defer { loopThread.withLock { $0 = nil } }
         if signalHandlers {
             guard fuse_set_signal_handlers(session) == 0 else { return -1 }
         }
@@ -95,14 +106,19 @@ public final class FuseSession: @unchecked Sendable {
         return CFuse3_session_loop_mt(session, context.options.maxThreads, 0)
     }
 
-    /// Ends the loop from another thread: marks the session exited, then makes one
-    /// request so a worker blocked reading /dev/fuse wakes, sees it and ends the loop: a
-    /// lookup of a name never asked before (the kernel may answer a stat of the
-    /// mountpoint from its cache without asking).
+    /// Ends the loop from another thread: marks the session exited, then wakes the loop
+    /// so it sees that: SIGUSR1 to the thread in `run` interrupts its wait, and (for a
+    /// path mountpoint) a lookup of a name never asked before makes a worker wake from
+    /// its read of /dev/fuse (a stat of the mountpoint might be answered from cache).
     public func stop(mountpoint: String) {
         fuse_session_exit(session)
-        var st = stat()
-        _ = stat(mountpoint + "/.ossmount-stop-\(getpid())-\(UInt64.random(in: 0...UInt64.max))", &st)
+        wakeLoop()
+        if !mountpoint.hasPrefix("/dev/fd/") {
+            var st = stat()
+            _ = stat(mountpoint + "/.ossmount-stop-\(getpid())-\(UInt64.random(in: 0...UInt64.max))", &st)
+        }
+        usleep(100_000)  // a signal that came just before the loop began to wait is sent again
+        wakeLoop()
     }
 
     public func unmount() {

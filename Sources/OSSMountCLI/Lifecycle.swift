@@ -32,6 +32,7 @@ final class SignalHandling {
                     return
                 }
                 guard state.value.withLock({ s in defer { s.started = true }; return !s.started }) else { return }
+                SystemdNotify.send("STOPPING=1")
                 logger.notice("shutting down: storing the files open for writing",
                               metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")",
                                          "shutdown_timeout": "\(config.shutdownTimeout)"])

@@ -199,6 +199,21 @@ public struct MountConfig: Sendable {
         return n
     }
 
+    /// An octal mode or mask, up to 7777.
+    static func mode(_ name: String, _ value: String?) throws(CommandLineError) -> UInt32 {
+        let n = try integer(name, value, radix: 8)
+        guard n <= 0o7777 else { throw CommandLineError("option \(name) takes an octal mode up to 7777, not '\(value ?? "")'") }
+        return UInt32(n)
+    }
+
+    /// A user or group id: 0 to 4294967294 (the all-ones value means "no id").
+    static func id(_ name: String, _ value: String?) throws(CommandLineError) -> UInt32 {
+        guard let n = UInt32(exactly: try integer(name, value)), n != UInt32.max else {
+            throw CommandLineError("option \(name) takes an id from 0 to 4294967294, not '\(value ?? "")'")
+        }
+        return n
+    }
+
     /// `8388608`, `8M`, `512MB`, `1G`, `64k`.
     static func size(_ name: String, _ value: String?) throws(CommandLineError) -> Int {
         guard var text = value?.uppercased(), !text.isEmpty else { throw CommandLineError("option \(name) needs a size, e.g. \(name)=8M") }
@@ -214,7 +229,9 @@ public struct MountConfig: Sendable {
         }
         if multiplier > 1 { text.removeLast() }
         guard let n = Int(text), n > 0 else { throw CommandLineError("option \(name): '\(value!)' is not a size like 8M or 1G") }
-        return n * multiplier
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, bytes <= 1 << 50 else { throw CommandLineError("option \(name): '\(value!)' is larger than any machine's memory or disk") }
+        return bytes
     }
 
     static func string(_ name: String, _ value: String?) throws(CommandLineError) -> String {
@@ -249,11 +266,11 @@ public struct MountConfig: Sendable {
         case "ro": readOnly = try Self.bool(name, value)
         case "allow_other": allowOther = try Self.bool(name, value)
         case "nonempty": nonempty = try Self.bool(name, value)
-        case "uid": uid = UInt32(try Self.integer(name, value))
-        case "gid": gid = UInt32(try Self.integer(name, value))
-        case "umask": umask = UInt32(try Self.integer(name, value, radix: 8)) & 0o7777
-        case "file_mode": fileMode = UInt32(try Self.integer(name, value, radix: 8)) & 0o7777
-        case "dir_mode": dirMode = UInt32(try Self.integer(name, value, radix: 8)) & 0o7777
+        case "uid": uid = try Self.id(name, value)
+        case "gid": gid = try Self.id(name, value)
+        case "umask": umask = try Self.mode(name, value)
+        case "file_mode": fileMode = try Self.mode(name, value)
+        case "dir_mode": dirMode = try Self.mode(name, value)
         case "attr_timeout": attrTimeout = try Self.number(name, value)
         case "entry_timeout": entryTimeout = try Self.number(name, value)
         case "negative_timeout": negativeTimeout = try Self.number(name, value)

@@ -17,15 +17,51 @@ public struct MountFailure: Error, CustomStringConvertible, Sendable {
 
 enum Mounter {
     static func checkMountpoint(_ config: MountConfig) throws(MountFailure) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: config.mountpoint, isDirectory: &isDir) else {
-            throw MountFailure("mountpoint \(config.mountpoint) does not exist: create it with mkdir -p \(config.mountpoint)")
+        let path = config.mountpoint
+        // A FUSE device opened by someone else (CSI drivers, unprivileged containers):
+        // libfuse takes /dev/fd/N as it is.
+        if path.hasPrefix("/dev/fd/") { return }
+        let stale = "mountpoint \(path) is left from a mount whose daemon is gone: run fusermount3 -u \(path), then mount again"
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            switch errno {
+            case ENOENT: throw MountFailure("mountpoint \(path) does not exist: create it with mkdir -p \(path)")
+            case ENOTCONN: throw MountFailure(stale)
+            case let e: throw MountFailure("mountpoint \(path): \(String(cString: strerror(e)))")
+            }
         }
-        guard isDir.boolValue else { throw MountFailure("mountpoint \(config.mountpoint) is not a directory") }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw MountFailure("mountpoint \(path) is not a directory") }
+        if let type = mountedFilesystem(at: path) {
+            // The kernel may answer a stat of a dead FUSE mount from its cache; a listing asks.
+            if let dir = opendir(path) {
+                closedir(dir)
+            } else if errno == ENOTCONN {
+                throw MountFailure(stale)
+            }
+            if !config.nonempty {
+                throw MountFailure("\(path) is already mounted (\(type)): unmount it first with fusermount3 -u \(path), or pass -o nonempty to mount over it")
+            }
+        }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: config.mountpoint)) ?? []
         if !entries.isEmpty && !config.nonempty {
             throw MountFailure("mountpoint \(config.mountpoint) is not empty: empty it, or pass -o nonempty to mount over it")
         }
+    }
+
+    /// The file system type mounted exactly at `path`, if one is (from /proc/self/mountinfo).
+    static func mountedFilesystem(at path: String) -> String? {
+        guard let real = realpath(path, nil) else { return nil }
+        let target = String(cString: real)
+        free(real)
+        guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for line in info.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[4].replacingOccurrences(of: "\\040", with: " ") == target,
+                let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count
+            else { continue }
+            return String(fields[dash + 1])
+        }
+        return nil
     }
 
     /// Edits and seek-backs are staged here: it must be a writable directory.

@@ -86,6 +86,9 @@ public enum OSSMount {
     /// Mounts and serves until unmounted or signalled.
     static func serve(_ config: MountConfig, readyFD: Int32?) -> Int32 {
         let (logger, logFile) = makeLogger(config)
+        if let path = config.logFile, logFile == nil {
+            return fail("cannot write log_file \(path): \(String(cString: strerror(errno))); pass a writable path", fd: readyFD)
+        }
         if readyFD != nil { for w in config.warnings { logger.warning("\(w)") } }
         do {
             try Mounter.checkMountpoint(config)
@@ -118,6 +121,7 @@ public enum OSSMount {
         // The loop ends on unmount (also a lazy one), or when SIGTERM/SIGINT's shutdown
         // stored the open files (Lifecycle.swift). A negative errno is a failure.
         let signals = SignalHandling(vfs: vfs, session: session, config: config, logger: logger, logFile: logFile)
+        SystemdNotify.readyWhenServing(config.mountpoint)
         let rc = session.run(signalHandlers: false)
         session.unmount()
         let lost = signals.finished()

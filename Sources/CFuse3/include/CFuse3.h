@@ -11,4 +11,8 @@ struct fuse_args CFuse3_args_init(int argc, char **argv);
 /// most `max_threads` worker threads.
 int CFuse3_session_loop_mt(struct fuse_session *se, unsigned int max_threads, int clone_fd);
 
+/// Installs a handler that does nothing for `signum`, without SA_RESTART: delivered to
+/// the thread waiting in the loop, it interrupts that wait (so an exited session ends).
+int CFuse3_install_wake_handler(int signum);
+
 #endif

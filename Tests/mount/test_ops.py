@@ -1,0 +1,128 @@
+"""Running it as a platform engineer does: routine mistakes and states each get one
+line that says what to fix (no backtrace), and `ossmount -f` under systemd's
+Type=notify tells a (fake) NOTIFY_SOCKET it is ready only once the mount answers."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import OSSMOUNT, wait_until
+
+
+def run(env, args, timeout=30):
+    started = time.monotonic()
+    r = subprocess.run([str(OSSMOUNT)] + args, env=env.credentials_env(), capture_output=True, text=True,
+                       timeout=timeout)
+    return r, time.monotonic() - started
+
+
+def one_line(r):
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1, r.stderr
+    assert "crash" not in r.stderr.lower() and "backtrace" not in r.stderr.lower()
+    return lines[0]
+
+
+@pytest.mark.parametrize("option,says", [
+    ("uid=99999999999", "option uid takes an id from 0 to 4294967294"),
+    ("gid=-1", "option gid needs a whole number"),
+    ("total_mem_limit=99999999999999G", "is larger than any machine's memory or disk"),
+    ("umask=77777777777777777", "option umask takes an octal mode up to 7777"),
+    ("log_file=/proc/ossmount-cannot-write.log", "cannot write log_file /proc/ossmount-cannot-write.log"),
+])
+def test_bad_values_give_one_line(env, option, says):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    r, seconds = run(env, env.mount_args("", mnt, option)[1:])
+    assert says in one_line(r) and seconds < 10
+    assert not os.path.ismount(mnt)
+
+
+def test_a_stale_mount_says_to_unmount_it(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    proc = subprocess.Popen(env.mount_args("", mnt) + ["-f"], env=env.credentials_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.ismount(mnt))
+        proc.kill()  # the daemon is gone; the kernel mount stays (ENOTCONN)
+        proc.wait(timeout=10)
+        with pytest.raises(OSError):
+            os.listdir(mnt)
+        r, _ = run(env, env.mount_args("", mnt)[1:])
+        line = one_line(r)
+        assert "daemon is gone" in line and f"fusermount3 -u {mnt}" in line and "mkdir" not in line
+    finally:
+        subprocess.run(["fusermount3", "-uz", mnt], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_an_already_mounted_directory_is_not_mounted_over(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    with env.mounted("ops-empty-prefix/"):
+        pass
+    r, _ = run(env, env.mount_args("ops-nothing-here/", mnt)[1:])
+    assert r.returncode == 0, r.stderr
+    try:
+        assert os.listdir(mnt) == []  # an empty bucket prefix: emptiness does not reveal the mount
+        r2, _ = run(env, env.mount_args("ops-nothing-here/", mnt)[1:])
+        line = one_line(r2)
+        assert f"{mnt} is already mounted (fuse.ossmount)" in line and "fusermount3 -u" in line
+        assert open("/proc/mounts").read().count(" " + mnt + " ") == 1
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+
+
+def test_notify_socket_gets_ready_only_once_the_mount_answers(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    path = os.path.join(env.base, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    env_vars = dict(env.credentials_env(), NOTIFY_SOCKET=path)
+    env.bucket.put_object("notify/f.txt", b"ready")
+    proc = subprocess.Popen(env.mount_args("notify/", mnt) + ["-f"], env=env_vars,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        message = sock.recv(4096).decode()
+        # At the moment READY=1 arrives the mount already answers.
+        assert os.path.ismount(mnt) and os.listdir(mnt) == ["f.txt"]
+        assert "READY=1" in message.split("\n")
+        proc.send_signal(signal.SIGTERM)
+        assert sock.recv(4096).decode().startswith("STOPPING=1")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
+        subprocess.run(["fusermount3", "-uz", mnt], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_a_dev_fd_mountpoint_is_served_and_stops_on_sigterm(env):
+    """CSI drivers and unprivileged containers open /dev/fuse and mount it themselves,
+    then hand the daemon `/dev/fd/N`, as libfuse allows."""
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    fd = os.open("/dev/fuse", os.O_RDWR)
+    options = f"fd={fd},rootmode=40000,user_id=0,group_id=0".encode()
+    assert libc.mount(b"ossmount:conformance", mnt.encode(), b"fuse.ossmount", 2 | 4, options) == 0, ctypes.get_errno()
+    env.bucket.put_object("devfd/seen.txt", b"through a passed fd")
+    args = env.mount_args("devfd/", f"/dev/fd/{fd}") + ["-f"]
+    proc = subprocess.Popen(args, env=env.credentials_env(), pass_fds=(fd,), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(fd)
+    try:
+        assert wait_until(lambda: os.path.exists(os.path.join(mnt, "seen.txt")), 30)
+        with open(os.path.join(mnt, "seen.txt"), "rb") as f:
+            assert f.read() == b"through a passed fd"
+        with open(os.path.join(mnt, "written.txt"), "wb") as f:
+            f.write(b"back")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        assert env.bucket.get_object("devfd/written.txt").read() == b"back"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        subprocess.run(["umount", "-l", mnt], check=False, stderr=subprocess.DEVNULL)
