@@ -34,6 +34,8 @@ public struct MountConfig: Sendable {
     public var signatureVersion: Int?
     public var readOnly = false
     public var allowOther = false
+    /// With allow_other, leave permission checks to the daemon (which makes none).
+    public var noDefaultPermissions = false
     public var nonempty = false
     public var uid: UInt32?
     public var gid: UInt32?
@@ -265,6 +267,7 @@ public struct MountConfig: Sendable {
         case "sigv1": signatureVersion = 1
         case "ro": readOnly = try Self.bool(name, value)
         case "allow_other": allowOther = try Self.bool(name, value)
+        case "no_default_permissions": noDefaultPermissions = try Self.bool(name, value)
         case "nonempty": nonempty = try Self.bool(name, value)
         case "uid": uid = try Self.id(name, value)
         case "gid": gid = try Self.id(name, value)

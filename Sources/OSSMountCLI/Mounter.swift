@@ -150,6 +150,9 @@ enum Mounter {
             return tlsProblem(t.description, endpoint: "\(endpoint)", caBundle: config.caBundle)
         case .transport(let t):
             return "cannot reach endpoint \(endpoint) (\(t)): check -o endpoint and the network"
+        case .service(let s) where s.requestId == nil && s.hostId == nil:
+            // Every OSS answer carries a request id: this server is something else.
+            return "\(endpoint) is not an OSS endpoint (HTTP \(s.status) without an x-oss-request-id): check -o endpoint"
         case .credentials(let text):
             return text + "; set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or -o passwd_file / credentials_file / ram_role, or RRSA (ALIBABA_CLOUD_ROLE_ARN, _OIDC_PROVIDER_ARN, _OIDC_TOKEN_FILE)"
         case .service(let s) where s.code == "SignatureDoesNotMatch":
@@ -224,7 +227,12 @@ enum Mounter {
         }
         o += config.fuseOptions
         if config.readOnly { o.append("ro") }
-        if config.allowOther { o.append("allow_other") }
+        if config.allowOther {
+            o.append("allow_other")
+            // Other users must not read mode-600 files or remove others' files: the kernel
+            // checks mode and owner unless asked not to.
+            if !config.noDefaultPermissions && !o.contains("default_permissions") { o.append("default_permissions") }
+        }
         return o
     }
 }

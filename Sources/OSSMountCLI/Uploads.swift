@@ -20,6 +20,21 @@ enum UploadsCommand {
         return n * factor
     }
 
+    /// The first argument that is neither an option nor an option's value.
+    static func targetIndex(_ args: [String]) -> Int? {
+        var i = 0
+        while i < args.count {
+            if ["-o", "-c", "--config"].contains(args[i]) {
+                i += 2
+            } else if args[i].hasPrefix("-") {
+                i += 1
+            } else {
+                return i
+            }
+        }
+        return nil
+    }
+
     static func run(_ arguments: [String]) -> Int32 {
         guard let action = arguments.first, action == "list" || action == "abort" else {
             return OSSMount.fail(
@@ -43,8 +58,14 @@ enum UploadsCommand {
                 throw CommandLineError(
                     "uploads abort needs --older-than AGE (e.g. 24h: uploads live mounts write are younger) or --all")
             }
-            // Reuse the mount parser: a placeholder mountpoint, never used.
-            let command = try MountCommand.parse(Array(rest.prefix(1)) + ["/"] + Array(rest.dropFirst()))
+            // Reuse the mount parser, with a placeholder mountpoint (never used) after the
+            // bucket, wherever the bucket stands among the options.
+            guard let target = targetIndex(rest) else {
+                throw CommandLineError("uploads \(action): which bucket? ossmount uploads \(action) BUCKET[:/PREFIX] -o endpoint=...")
+            }
+            var args = rest
+            args.insert("/", at: target + 1)
+            let command = try MountCommand.parse(args)
             var config = MountConfig()
             config.bucket = command.bucket
             config.prefix = command.prefix

@@ -115,6 +115,11 @@ def test_uploads_list_and_abort(env):
     assert r.returncode == 0, r.stderr
     listed = {line.split("\t")[1] for line in r.stdout.splitlines()}
     assert listed == set(ids)
+    # Options before the bucket, as `ossmount uploads list -o ... BUCKET` is typed too.
+    r = subprocess.run(base + ["list"] + opts + [f"{BUCKET}:/mpu"], env=env.credentials_env(), capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert {line.split("\t")[1] for line in r.stdout.splitlines()} == set(ids)
     r = subprocess.run(base + ["list", f"{BUCKET}:/mpu", "--older-than", "1h"] + opts, env=env.credentials_env(),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == ""  # all are newer than an hour

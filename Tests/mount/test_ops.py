@@ -126,3 +126,60 @@ def test_a_dev_fd_mountpoint_is_served_and_stops_on_sigterm(env):
         if proc.poll() is None:
             proc.kill()
         subprocess.run(["umount", "-l", mnt], check=False, stderr=subprocess.DEVNULL)
+
+
+def test_a_server_that_is_not_oss_is_named_so(env):
+    """A web server at the endpoint (a typo, a proxy's error page) is not "NoSuchKey"."""
+    import http.server
+    import threading
+
+    class NotOSS(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><body>404 Not Found</body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotOSS)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+        args = [f"conformance", mnt, "-o", f"endpoint=http://127.0.0.1:{server.server_port},region=cn-hangzhou"]
+        r, seconds = run(env, args)
+        line = one_line(r)
+        assert "is not an OSS endpoint" in line and "NoSuchKey" not in line and seconds < 10
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("extra,others_read", [("", False), (",no_default_permissions", True)])
+def test_allow_other_checks_permissions_unless_asked_not_to(env, extra, others_read):
+    """With allow_other the kernel checks modes (default_permissions): another user
+    cannot read a mode-600 file or delete a file in a 755 directory."""
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    os.chmod(mnt, 0o755)
+    os.chmod(env.base, 0o755)
+    prefix = f"perm{'-off' if others_read else ''}/"
+    r, _ = run(env, env.mount_args(prefix, mnt, "allow_other" + extra)[1:])
+    assert r.returncode == 0, r.stderr
+    try:
+        secret = os.path.join(mnt, "secret.txt")
+        with open(secret, "w") as f:
+            f.write("root only")
+        os.chmod(secret, 0o600)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        read = subprocess.run(as_nobody + ["cat", secret], capture_output=True, text=True)
+        assert (read.returncode == 0) == others_read, read.stderr
+        remove = subprocess.run(as_nobody + ["rm", "-f", secret], capture_output=True, text=True)
+        assert (remove.returncode == 0) == others_read, remove.stderr
+        if not others_read:
+            assert "Permission denied" in read.stderr and os.path.exists(secret)
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
