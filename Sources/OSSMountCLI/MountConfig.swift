@@ -165,11 +165,14 @@ public struct MountConfig: Sendable {
 
     /// mount(8) and kernel options accepted as they are.
     static let passThrough: Set<String> = [
-        "dev", "nodev", "suid", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "norelatime",
+        "nodev", "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "norelatime",
         "strictatime", "nodiratime", "sync", "async", "dirsync", "default_permissions", "auto_unmount",
     ]
     /// mount(8)/fstab words that mean nothing to the daemon.
-    static let ignored: Set<String> = ["_netdev", "auto", "noauto", "user", "users", "nofail", "defaults", "rw", "nouser"]
+    /// `dev` and `suid` too: mount.fuse3 adds them to every root mount, and a bucket must
+    /// carry neither set-uid programs nor device files (ossmount always mounts nosuid,nodev).
+    static let ignored: Set<String> = ["_netdev", "auto", "noauto", "user", "users", "nofail", "defaults", "rw", "nouser",
+                                       "dev", "suid"]
 
     public static func parse(_ options: [(name: String, value: String?)], into config: inout MountConfig)
         throws(CommandLineError)

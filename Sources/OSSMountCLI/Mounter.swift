@@ -226,6 +226,9 @@ enum Mounter {
             !config.fuseOptions.contains { $0.hasPrefix(opt.split(separator: "=")[0] + "=") }
         }
         o += config.fuseOptions
+        // No set-uid programs or device files from a bucket (`dev`/`suid` are not taken).
+        if !o.contains("nosuid") { o.append("nosuid") }
+        if !o.contains("nodev") { o.append("nodev") }
         if config.readOnly { o.append("ro") }
         if config.allowOther {
             o.append("allow_other")

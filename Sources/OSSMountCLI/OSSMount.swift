@@ -11,6 +11,8 @@ import OSSClient
 import VFS
 
 public enum OSSMount {
+    public static let version = "0.1.0"
+
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "uploads" { return UploadsCommand.run(Array(arguments.dropFirst())) }
         let command: MountCommand
@@ -22,7 +24,7 @@ public enum OSSMount {
                 return 0
             }
             if command.showVersion {
-                print("ossmount 0.1.0")
+                print("ossmount \(version)")
                 return 0
             }
             config.bucket = command.bucket

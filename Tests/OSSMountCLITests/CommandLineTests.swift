@@ -33,10 +33,10 @@ import Testing
 
     @Test func optionsAreTypedAndCheckedByName() throws {
         var c = MountConfig()
-        try MountConfig.parse(MountCommand.splitOptions("ro,uid=1000,umask=027,attr_timeout=2.5,prefetch_chunk_size=16M,total_mem_limit=2G,_netdev,dev,fsname=x"), into: &c)
+        try MountConfig.parse(MountCommand.splitOptions("ro,uid=1000,umask=027,attr_timeout=2.5,prefetch_chunk_size=16M,total_mem_limit=2G,_netdev,dev,noexec,fsname=x"), into: &c)
         #expect(c.readOnly && c.uid == 1000 && c.umask == 0o027 && c.attrTimeout == 2.5)
         #expect(c.prefetchChunkSize == 16 << 20 && c.totalMemLimit == 2 << 30)
-        #expect(c.fuseOptions == ["dev", "fsname=x"])
+        #expect(c.fuseOptions == ["noexec", "fsname=x"])
         var w = MountConfig()
         try MountConfig.parse(MountCommand.splitOptions("append_mode,append_flush_interval=0.5,staging_dir=/var/tmp,staging_max=10G,ignore_fsync"), into: &w)
         #expect(w.appendMode && w.appendFlushInterval == 0.5 && w.stagingDir == "/var/tmp" && w.stagingMax == 10 << 30 && w.ignoreFsync)
