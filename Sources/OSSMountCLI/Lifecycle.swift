@@ -59,15 +59,20 @@ final class SignalHandling {
 }
 
 /// The log file, appended to; `reopen` starts writing to whatever file is at the
-/// path now (the old one was renamed away by logrotate).
+/// path now (the old one was renamed away by logrotate). Past `maxSize` bytes it is
+/// rotated: FILE → FILE.1 → ... → FILE.`maxFiles`, the oldest dropped.
 final class LogFile: Sendable {
     let path: String
-    private let handle: Mutex<FileHandle?>
+    let maxSize: Int
+    let maxFiles: Int
+    private let handle: Mutex<(file: FileHandle?, size: Int)>
 
-    init?(path: String) {
+    init?(path: String, maxSize: Int = 0, maxFiles: Int = 8) {
         self.path = path
+        self.maxSize = maxSize
+        self.maxFiles = maxFiles
         guard let h = Self.open(path) else { return nil }
-        handle = Mutex(h)
+        handle = Mutex((h, Int(h.offsetInFile)))
     }
 
     private static func open(_ path: String) -> FileHandle? {
@@ -77,13 +82,27 @@ final class LogFile: Sendable {
         return h
     }
 
-    func write(_ line: String) { handle.withLock { $0?.write(Data(line.utf8)) } }
+    func write(_ line: String) {
+        handle.withLock { h in
+            if maxSize > 0 && h.size > 0 && h.size + line.utf8.count > maxSize { rotate(&h) }
+            h.file?.write(Data(line.utf8))
+            h.size += line.utf8.count
+        }
+    }
+
+    private func rotate(_ h: inout (file: FileHandle?, size: Int)) {
+        try? h.file?.close()
+        unlink("\(path).\(maxFiles)")
+        for n in stride(from: maxFiles - 1, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
+        rename(path, "\(path).1")
+        h = (Self.open(path), 0)
+    }
 
     func reopen() {
         let fresh = Self.open(path)
         handle.withLock { h in
-            try? h?.close()
-            h = fresh
+            try? h.file?.close()
+            h = (fresh, Int(fresh?.offsetInFile ?? 0))
         }
     }
 }

@@ -92,6 +92,10 @@ public struct MountConfig: Sendable {
     public var insecure = false
     public var logLevel = "info"
     public var logFile: String?
+    /// Size-based rotation of `log_file`: past this many bytes it moves to FILE.1 (and
+    /// older ones up to FILE.`logMaxFiles`); 0: never rotated.
+    public var logMaxSize = 64 << 20
+    public var logMaxFiles = 8
     /// Where Content-Types of new objects come from.
     public var mimeTypesFile = "/etc/mime.types"
     /// One line per option accepted without effect, or changed to fit.
@@ -157,7 +161,8 @@ public struct MountConfig: Sendable {
             ("append_flush_interval", "\(appendFlushInterval)"), ("shutdown_timeout", "\(shutdownTimeout)"), ("umask", octal(umask)),
             ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
-            ("log_level", logLevel), ("log_file", logFile ?? "-"), ("mime", mimeTypesFile),
+            ("log_level", logLevel), ("log_file", logFile ?? "-"), ("log_max_size", "\(logMaxSize)"),
+            ("log_max_files", "\(logMaxFiles)"), ("mime", mimeTypesFile),
             ("credentials", credentialSource()),
         ]
         return lines.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
@@ -342,6 +347,8 @@ public struct MountConfig: Sendable {
             }
             logLevel = v
         case "log_file": logFile = try Self.string(name, value)
+        case "log_max_size": logMaxSize = value == "0" ? 0 : try Self.size(name, value)
+        case "log_max_files": logMaxFiles = try clamped(name, value, 1...100) ?? logMaxFiles
         case "mime": mimeTypesFile = try Self.string(name, value)
         case "fsname", "subtype":
             fuseOptions.append("\(name)=\(try Self.string(name, value))")

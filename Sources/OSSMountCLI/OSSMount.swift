@@ -48,6 +48,9 @@ public enum OSSMount {
         } catch {
             return fail("\(error)", fd: nil)
         }
+        // A background daemon always logs somewhere: without log_file, to a file named
+        // after the mountpoint (stderr is /dev/null there).
+        if !command.foreground && config.logFile == nil { config.logFile = defaultLogFile(config.mountpoint) }
         // Warnings once: on the terminal of whoever mounts (the background child logs them).
         if command.readyFD == nil {
             for w in config.warnings { FileHandle.standardError.write(Data("ossmount: warning: \(w)\n".utf8)) }
@@ -60,6 +63,16 @@ public enum OSSMount {
             return Daemon.startInBackground(arguments: arguments, mountpoint: config.mountpoint)
         }
         return serve(config, readyFD: command.readyFD)
+    }
+
+    /// /var/log/ossmount/MOUNTPOINT.log as root (the path's slashes as dashes, as systemd
+    /// names mount units), ~/.local/state/ossmount/... otherwise.
+    static func defaultLogFile(_ mountpoint: String) -> String {
+        let absolute = mountpoint.hasPrefix("/") ? mountpoint : FileManager.default.currentDirectoryPath + "/" + mountpoint
+        let name = absolute.split(separator: "/").joined(separator: "-")
+        let directory = getuid() == 0 ? "/var/log/ossmount"
+            : (ProcessInfo.processInfo.environment["HOME"] ?? "/tmp") + "/.local/state/ossmount"
+        return "\(directory)/\(name.isEmpty ? "root" : name).log"
     }
 
     static func fail(_ message: String, fd: Int32?) -> Int32 {
@@ -76,7 +89,7 @@ public enum OSSMount {
             try? FileManager.default.createDirectory(atPath: Daemon.parentDirectory(of: path),
                                                      withIntermediateDirectories: true)
         }
-        let file = config.logFile.flatMap { LogFile(path: $0) }
+        let file = config.logFile.flatMap { LogFile(path: $0, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles) }
         var logger = Logger(label: "ossmount") { label in
             if let file { return FileLogHandler(base: StreamLogHandler.standardError(label: label), file: file) }
             return StreamLogHandler.standardError(label: label)

@@ -114,7 +114,8 @@ enum PeerOptions {
         add(.ossfs2, .ignored("prefetch memory is bounded by total_mem_limit"), "prefetch_chunks",
             "min_reserved_buffer_size_per_file", "total_rw_mem_ratio")
         add(.ossfs2, .ignored("metrics are not served yet"), "metrics_port", "metrics_ip", "enable_admin_server")
-        add(.ossfs2, .ignored("logs are not rotated yet"), "log_file_max_size", "log_file_max_count")
+        add(.ossfs2, .same("log_max_size"), "log_file_max_size")
+        add(.ossfs2, .same("log_max_files"), "log_file_max_count")
         add(.ossfs2, .ignored("the kernel keeps no readdir cache of this mount"), "kernel_readdir_cache_timeout")
         add(.ossfs2, .ignored("inodes the kernel forgets are dropped at once"), "inode_cache_eviction_threshold",
             "inode_cache_eviction_interval_ms", "max_inode_cache_count")

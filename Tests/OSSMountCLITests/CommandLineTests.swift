@@ -265,3 +265,29 @@ import Testing
         #expect(block == expected, "run OSSMOUNT_WRITE_DOCS=1 swift test --filter PeerOptionsDocTests")
     }
 }
+
+@Suite struct LogFileTests {
+    @Test func rotatesBySizeKeepingAtMostMaxFiles() throws {
+        let dir = NSTemporaryDirectory() + "logs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ossmount.log"
+        let log = try #require(LogFile(path: path, maxSize: 100, maxFiles: 2))
+        for i in 0..<20 { log.write("line \(i) of the log, thirty b\n") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        #expect(names == ["ossmount.log", "ossmount.log.1", "ossmount.log.2"])
+        for n in names {
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: dir + "/" + n)[.size] as? Int)
+            #expect(size <= 100, "\(n)")
+        }
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("line 19 "))
+        #expect(try String(contentsOfFile: path + ".1", encoding: .utf8).contains("line 16 "))
+    }
+
+    @Test func aBackgroundMountLogsToAFileNamedAfterItsMountpoint() {
+        let root = getuid() == 0
+        let expected = root ? "/var/log/ossmount/mnt-data-train.log" : "/.local/state/ossmount/mnt-data-train.log"
+        #expect(OSSMount.defaultLogFile("/mnt/data/train").hasSuffix(expected))
+        #expect(OSSMount.defaultLogFile("/mnt/x/").hasSuffix("/mnt-x.log"))
+    }
+}

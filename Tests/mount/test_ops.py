@@ -183,3 +183,18 @@ def test_allow_other_checks_permissions_unless_asked_not_to(env, extra, others_r
             assert "Permission denied" in read.stderr and os.path.exists(secret)
     finally:
         subprocess.run(["fusermount3", "-u", mnt], check=False)
+
+
+def test_a_background_mount_without_log_file_still_logs(env):
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    expected = "/var/log/ossmount/" + "-".join(p for p in mnt.split("/") if p) + ".log"
+    r, _ = run(env, env.mount_args("", mnt)[1:] + ["--print-config"])
+    assert f"log_file={expected}" in r.stdout
+    r, _ = run(env, env.mount_args("", mnt)[1:])
+    assert r.returncode == 0, r.stderr
+    try:
+        assert wait_until(lambda: os.path.exists(expected) and "mounted" in open(expected).read())
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+        assert wait_until(lambda: "unmounted" in open(expected).read())
+        os.unlink(expected)
