@@ -13,12 +13,17 @@ enum FuseOperations {
         Unmanaged<FuseContext>.fromOpaque(fuse_req_userdata(req)!).takeUnretainedValue()
     }
 
-    /// Runs `body` in a Task and answers its FuseError, if any.
+    /// Runs `body` in a Task, as the request's caller (FuseCaller.current), and answers
+    /// its FuseError, if any.
     static func serve(_ req: OpaquePointer?, _ body: @escaping @Sendable (FuseRequest, FuseFilesystem) async throws(FuseError) -> Void) {
         let r = FuseRequest(req!)
         let fs = context(req).filesystem
+        // Safety: fuse_req_ctx points into the request, valid until it is answered; read now.
+        let caller = fuse_req_ctx(req).map { FuseCaller(uid: $0.pointee.uid, gid: $0.pointee.gid, pid: $0.pointee.pid) }
         Task {
-            do throws(FuseError) { try await body(r, fs) } catch { r.error(error.errno) }
+            await FuseCaller.$current.withValue(caller) {
+                do throws(FuseError) { try await body(r, fs) } catch { r.error(error.errno) }
+            }
         }
     }
 

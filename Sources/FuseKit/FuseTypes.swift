@@ -133,11 +133,13 @@ public struct FuseStatfs: Sendable {
     public init() {}
 }
 
-/// Who asked.
+/// Who asked: the process a request comes from (fuse_req_ctx), readable as
+/// `FuseCaller.current` while the request is served.
 public struct FuseCaller: Sendable {
     public var uid: UInt32
     public var gid: UInt32
     public var pid: Int32
+    @TaskLocal public static var current: FuseCaller?
 }
 
 /// What a setattr asks to change (nil: leave as is).

@@ -27,8 +27,16 @@ struct FuseAdapter: FuseFilesystem {
                   attributeTimeout: e.attributeTimeout)
     }
 
+    /// Runs a VFS call as the process the request came from (new files are theirs).
     func run<T>(_ body: () async throws(VFSError) -> T) async throws(FuseError) -> T {
-        do { return try await body() } catch { throw FuseError(error.errno) }
+        let caller = FuseCaller.current.map { Owner(uid: $0.uid, gid: $0.gid) }
+        let result: Result<T, VFSError> = await VFS.$caller.withValue(caller) {
+            do throws(VFSError) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw FuseError(error.errno)
+        }
     }
 
     func lookup(parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {

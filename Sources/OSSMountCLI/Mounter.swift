@@ -197,6 +197,8 @@ enum Mounter {
         v.closeToOpen = config.closeToOpen
         v.uid = config.uid ?? getuid()
         v.gid = config.gid ?? getgid()
+        v.uidFromCaller = config.uid == nil
+        v.gidFromCaller = config.gid == nil
         v.umask = config.umask
         v.fileMode = config.fileMode
         v.dirMode = config.dirMode

@@ -21,12 +21,34 @@ extension WriteOptions {
     }
 }
 
+/// Who a request comes from.
+public struct Owner: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
 extension VFS {
+    /// The process the request being served comes from (the FUSE adapter sets it per
+    /// request); nil outside a request.
+    @TaskLocal public static var caller: Owner?
+
+    /// The owner of a file created now: its creator, unless `uid`/`gid` fixed it.
+    var newOwner: Owner {
+        let c = VFS.caller
+        return Owner(uid: config.uidFromCaller ? c?.uid ?? config.uid : config.uid,
+                     gid: config.gidFromCaller ? c?.gid ?? config.gid : config.gid)
+    }
+
     /// Metadata of a new object: mode and owner as ossfs names them, the content type
     /// from the name.
     func writeOptions(key: String, mode: UInt32) -> WriteOptions {
-        WriteOptions(contentType: contentTypes.type(forKey: key),
-                     userMetadata: ["mode": String(mode & 0o7777), "uid": String(config.uid), "gid": String(config.gid)])
+        let owner = newOwner
+        return WriteOptions(contentType: contentTypes.type(forKey: key),
+                            userMetadata: ["mode": String(mode & 0o7777), "uid": String(owner.uid), "gid": String(owner.gid)])
     }
 
     /// Metadata for an inode's current attributes (stored with the object at close).
@@ -135,13 +157,14 @@ extension VFS {
     func newFileInode(key: String, perms: UInt32, lookups: UInt64, mtime: Timestamp? = nil) -> Inode {
         let now = clock.now()
         let mtime = mtime ?? wallTimestamp()
+        let owner = newOwner
         return state.withLock { s in
             s.negative[key] = nil
             s.listAhead.forgetAll()
             return s.table.upsert(key: key, lookups: lookups) { ino in
                 Inode(ino: ino, key: key, kind: .file,
-                      attributes: FileAttributes(ino: ino, kind: .file, size: 0, mode: perms, uid: config.uid, gid: config.gid,
-                                                 mtime: mtime),
+                      attributes: FileAttributes(ino: ino, kind: .file, size: 0, mode: perms, uid: owner.uid,
+                                                 gid: owner.gid, mtime: mtime),
                       etag: nil, validatedAt: now, lookups: 0)
             } update: { n in
                 n.attributes.size = 0
@@ -169,7 +192,8 @@ extension VFS {
         let (dir, key) = try target(parent, name)
         let perms = mode & 0o7777 & ~config.umask
         let now = wallTimestamp()
-        let attributes = FileAttributes(ino: 0, kind: .file, size: 0, mode: perms, uid: config.uid, gid: config.gid, mtime: now)
+        let owner = newOwner
+        let attributes = FileAttributes(ino: 0, kind: .file, size: 0, mode: perms, uid: owner.uid, gid: owner.gid, mtime: now)
         let result = try await creatingEntry(in: dir, locking: [key]) { () async throws(VFSError) -> WriteResult in
             do { return try await client.putObject(key, bytes: [], options: writeOptions(attributes, key: key)) } catch {
                 throw VFSError(error)

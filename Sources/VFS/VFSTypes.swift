@@ -63,6 +63,10 @@ public struct VFSConfig: Sendable {
     public var closeToOpen = false
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
+    /// New files belong to the process that creates them (`VFS.caller`), unless the
+    /// `uid`/`gid` options fixed the owner.
+    public var uidFromCaller = true
+    public var gidFromCaller = true
     /// Permission bits for objects without `x-oss-meta-mode`, before `umask`.
     public var fileMode: UInt32 = 0o644
     public var dirMode: UInt32 = 0o755

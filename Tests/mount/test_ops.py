@@ -198,3 +198,34 @@ def test_a_background_mount_without_log_file_still_logs(env):
         subprocess.run(["fusermount3", "-u", mnt], check=False)
         assert wait_until(lambda: "unmounted" in open(expected).read())
         os.unlink(expected)
+
+
+def test_files_belong_to_the_user_who_creates_them(env):
+    """Through an allow_other mount a file another user creates is theirs (stored as
+    x-oss-meta-uid/gid), so with the kernel's permission checks they can write it again;
+    -o uid= fixes the owner instead."""
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    os.chmod(mnt, 0o755)
+    os.chmod(env.base, 0o755)
+    r, _ = run(env, env.mount_args("owners/", mnt, "allow_other,dir_mode=0777,umask=0")[1:])
+    assert r.returncode == 0, r.stderr
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    try:
+        path = os.path.join(mnt, "mine.txt")
+        made = subprocess.run(as_nobody + ["sh", "-c", f"echo first > {path} && echo second >> {path}"],
+                              capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (65534, 65534)
+        meta = env.bucket.head_object("owners/mine.txt").headers
+        assert (meta["x-oss-meta-uid"], meta["x-oss-meta-gid"]) == ("65534", "65534")
+        assert open(path).read() == "first\nsecond\n"
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+    r, _ = run(env, env.mount_args("owners/", mnt, "allow_other,dir_mode=0777,umask=0,uid=4242")[1:])
+    assert r.returncode == 0, r.stderr
+    try:
+        made = subprocess.run(as_nobody + ["sh", "-c", f"echo fixed > {mnt}/fixed.txt"], capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        assert env.bucket.head_object("owners/fixed.txt").headers["x-oss-meta-uid"] == "4242"
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
