@@ -1,6 +1,7 @@
 // Serves the VFS through FuseKit: maps VFS values to FuseKit values and VFS
-// errors to the errno the VFS chose. Nothing else happens here.
+// errors to the errno the VFS chose, logging the failures users did not cause.
 import FuseKit
+import Logging
 import ObjectStore
 import VFS
 
@@ -27,20 +28,59 @@ struct FuseAdapter: FuseFilesystem {
                   attributeTimeout: e.attributeTimeout)
     }
 
-    /// Runs a VFS call as the process the request came from (new files are theirs).
-    func run<T>(_ body: () async throws(VFSError) -> T) async throws(FuseError) -> T {
+    /// What a request is about, for its log line.
+    enum Subject {
+        case inode(UInt64)
+        case entry(parent: UInt64, name: String)
+    }
+
+    /// Runs a VFS call as the process the request came from (new files are theirs). A
+    /// failure a user did not cause (EIO, EACCES, ESTALE, ENOSPC, EFBIG) is logged here,
+    /// once, with the operation, the key, the errno and the store's code and request id.
+    func run<T>(_ subject: Subject, op: String = #function, _ body: () async throws(VFSError) -> T)
+        async throws(FuseError) -> T
+    {
         let caller = FuseCaller.current.map { Owner(uid: $0.uid, gid: $0.gid) }
+        let record = FailureRecord()
         let result: Result<T, VFSError> = await VFS.$caller.withValue(caller) {
-            do throws(VFSError) { return .success(try await body()) } catch { return .failure(error) }
+            await VFS.$failure.withValue(record) {
+                do throws(VFSError) { return .success(try await body()) } catch { return .failure(error) }
+            }
         }
         switch result {
-        case .success(let value): return value
-        case .failure(let error): throw FuseError(error.errno)
+        case .success(let value):
+            return value
+        case .failure(let error):
+            log(error, op: op, subject: subject, cause: record.error)
+            throw FuseError(error.errno)
         }
     }
 
+    func log(_ error: VFSError, op: String, subject: Subject, cause: ObjectStoreError?) {
+        let errno = error.errno
+        guard [EIO, EACCES, ESTALE, ENOSPC, EFBIG].contains(errno) else { return }
+        let key: String = switch subject {
+        case .inode(let ino): vfs.key(of: ino) ?? "inode \(ino)"
+        case .entry(let parent, let name): (vfs.key(of: parent) ?? "inode \(parent)/") + name
+        }
+        var metadata: Logger.Metadata = ["op": "\(op.prefix { $0 != "(" })", "key": "\(key)",
+                                         "errno": "\(errno) (\(String(cString: strerror(errno))))"]
+        if let cause {
+            metadata["error"] = "\(cause)"
+            if case .service(let e) = cause {
+                metadata["code"] = "\(e.code)"
+                metadata["request_id"] = "\(e.requestId ?? "-")"
+            }
+        } else if case .io(let why) = error {
+            metadata["error"] = "\(why)"
+        }
+        vfs.logger.log(level: errno == EIO ? .error : .warning, "operation failed", metadata: metadata)
+    }
+
     func lookup(parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {
-        Self.entry(try await run { () async throws(VFSError) in try await vfs.lookup(parent: parent, name: name) })
+        Self.entry(try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.lookup(parent: parent, name: name)
+        })
     }
 
     func cachedLookup(parent: UInt64, name: String) -> Result<FuseEntry, FuseError>? {
@@ -50,7 +90,7 @@ struct FuseAdapter: FuseFilesystem {
     func forget(_ ino: UInt64, count: UInt64) { vfs.forget(ino, count: count) }
 
     func getattr(_ ino: UInt64) async throws(FuseError) -> (FuseAttributes, timeout: Double) {
-        let (a, t) = try await run { () async throws(VFSError) in try await vfs.getattr(ino) }
+        let (a, t) = try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.getattr(ino) }
         return (Self.attributes(a), t)
     }
 
@@ -63,11 +103,11 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func readlink(_ ino: UInt64) async throws(FuseError) -> String {
-        try await run { () async throws(VFSError) in try await vfs.readlink(ino) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.readlink(ino) }
     }
 
     func opendir(_ ino: UInt64) async throws(FuseError) -> UInt64 {
-        try await run { () async throws(VFSError) in try await vfs.opendir(ino) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.opendir(ino) }
     }
 
     static func directoryEntry(_ e: DirectoryEntry) -> FuseDirectoryEntry {
@@ -78,7 +118,7 @@ struct FuseAdapter: FuseFilesystem {
     func readdir(_ ino: UInt64, handle: UInt64, offset: Int64, plus: Bool, add: (FuseDirectoryEntry) -> Bool)
         async throws(FuseError)
     {
-        try await run { () async throws(VFSError) in
+        try await run(.inode(ino)) { () async throws(VFSError) in
             try await vfs.readdir(ino, handle: handle, offset: offset, plus: plus) { add(Self.directoryEntry($0)) }
         }
     }
@@ -94,7 +134,7 @@ struct FuseAdapter: FuseFilesystem {
 
     func open(_ ino: UInt64, flags: Int32) async throws(FuseError) -> FuseOpenResult {
         let writable = Self.writable(flags)
-        let (h, keep) = try await run { () async throws(VFSError) in
+        let (h, keep) = try await run(.inode(ino)) { () async throws(VFSError) in
             try await vfs.open(ino, writable: writable, truncate: flags & O_TRUNC != 0)
         }
         return FuseOpenResult(handle: h, directIO: directIO, keepCache: keep, noFlush: !writable)
@@ -110,20 +150,24 @@ struct FuseAdapter: FuseFilesystem {
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)
     {
-        let (e, h) = try await run { () async throws(VFSError) in try await vfs.create(parent: parent, name: name, mode: mode) }
+        let (e, h) = try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.create(parent: parent, name: name, mode: mode)
+        }
         return (Self.entry(e), FuseOpenResult(handle: h, directIO: directIO))
     }
 
     func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int {
-        try await run { () async throws(VFSError) in try await vfs.write(handle, offset: offset, bytes: data) }
+        try await run(.inode(ino)) { () async throws(VFSError) in
+            try await vfs.write(handle, offset: offset, bytes: data)
+        }
     }
 
     func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.flush(handle) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.flush(handle) }
     }
 
     func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.fsync(handle) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.fsync(handle) }
     }
 
     func setattr(_ ino: UInt64, _ c: FuseSetAttributes, handle: UInt64?) async throws(FuseError)
@@ -132,57 +176,71 @@ struct FuseAdapter: FuseFilesystem {
         let change = AttributeChange(size: c.size, mode: c.mode, uid: c.uid, gid: c.gid,
                                      mtime: c.mtime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) },
                                      atime: c.atime.map { Timestamp(seconds: $0.seconds, nanoseconds: $0.nanoseconds) })
-        let a = try await run { () async throws(VFSError) in try await vfs.setattr(ino, change, handle: handle) }
+        let a = try await run(.inode(ino)) { () async throws(VFSError) in
+            try await vfs.setattr(ino, change, handle: handle)
+        }
         return (Self.attributes(a), vfs.attributeTimeout)
     }
 
     func symlink(target: String, parent: UInt64, name: String) async throws(FuseError) -> FuseEntry {
-        Self.entry(try await run { () async throws(VFSError) in try await vfs.symlink(target: target, parent: parent, name: name) })
+        Self.entry(try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.symlink(target: target, parent: parent, name: name)
+        })
     }
 
     func setxattr(_ ino: UInt64, name: String, value: [UInt8], flags: Int32) async throws(FuseError) {
-        try await run { () async throws(VFSError) in
+        try await run(.inode(ino)) { () async throws(VFSError) in
             try await vfs.setxattr(ino, name: name, value: value, create: flags & 1 != 0, replace: flags & 2 != 0)
         }
     }
 
     func getxattr(_ ino: UInt64, name: String) async throws(FuseError) -> [UInt8] {
-        try await run { () async throws(VFSError) in try await vfs.getxattr(ino, name: name) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.getxattr(ino, name: name) }
     }
 
     func listxattr(_ ino: UInt64) async throws(FuseError) -> [String] {
-        try await run { () async throws(VFSError) in try await vfs.listxattr(ino) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.listxattr(ino) }
     }
 
     func removexattr(_ ino: UInt64, name: String) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.removexattr(ino, name: name) }
+        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.removexattr(ino, name: name) }
     }
 
     func rename(parent: UInt64, name: String, newParent: UInt64, newName: String, flags: UInt32) async throws(FuseError) {
-        try await run { () async throws(VFSError) in
+        try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
             try await vfs.rename(parent: parent, name: name, newParent: newParent, newName: newName,
                                  noReplace: flags & 1 != 0, exchange: flags & 2 != 0)
         }
     }
 
     func mkdir(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry {
-        Self.entry(try await run { () async throws(VFSError) in try await vfs.mkdir(parent: parent, name: name, mode: mode) })
+        Self.entry(try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.mkdir(parent: parent, name: name, mode: mode)
+        })
     }
 
     func mknod(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry {
-        Self.entry(try await run { () async throws(VFSError) in try await vfs.mknod(parent: parent, name: name, mode: mode) })
+        Self.entry(try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.mknod(parent: parent, name: name, mode: mode)
+        })
     }
 
     func unlink(parent: UInt64, name: String) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.unlink(parent: parent, name: name) }
+        try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.unlink(parent: parent, name: name)
+        }
     }
 
     func rmdir(parent: UInt64, name: String) async throws(FuseError) {
-        try await run { () async throws(VFSError) in try await vfs.rmdir(parent: parent, name: name) }
+        try await run(.entry(parent: parent, name: name)) { () async throws(VFSError) in
+            try await vfs.rmdir(parent: parent, name: name)
+        }
     }
 
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer {
-        try await run { () async throws(VFSError) in try await vfs.read(handle, offset: offset, size: size) }
+        try await run(.inode(ino)) { () async throws(VFSError) in
+            try await vfs.read(handle, offset: offset, size: size)
+        }
     }
 
     func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }

@@ -33,7 +33,7 @@ extension VFS {
                         do {
                             try await self.flush(handle)
                             stored.value.withLock { _ = $0.insert(handle) }
-                        } catch {}  // flush logged it
+                        } catch {}  // named below with the others not stored
                     }
                 }
             }

@@ -297,13 +297,9 @@ extension VFS {
     /// Close: the object becomes whole on OSS, or the error is returned.
     public func flush(_ handle: UInt64) async throws(VFSError) {
         guard let w = state.withLock({ $0.writers[handle] }) else { return }
-        do {
-            try await serialized(w) { () async throws(VFSError) in
-                try await keyLocks.with(w.key) { () async throws(VFSError) in try await store(w) }
-            }
-        } catch {
-            logger.error("upload failed", metadata: ["key": "\(w.key)", "error": "\(error)"])
-            throw error
+        // A failure is logged once by whoever asked (the FUSE adapter, release, shutdown).
+        try await serialized(w) { () async throws(VFSError) in
+            try await keyLocks.with(w.key) { () async throws(VFSError) in try await store(w) }
         }
     }
 

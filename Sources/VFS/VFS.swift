@@ -25,7 +25,7 @@ public final class VFS: Sendable {
     let client: ObjectClient
     let config: VFSConfig
     let clock: VFSClock
-    let logger: Logger
+    public let logger: Logger
     /// Memory for prefetched chunks, shared by every open file.
     public let pool: BufferPool
     let prefetchBudget: PrefetchBudget

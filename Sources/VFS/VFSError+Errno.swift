@@ -1,6 +1,7 @@
 // The one place where errno is chosen: from VFS errors, and from what the
 // object store said. Documented in docs/SEMANTICS.md ("What each errno means").
 import ObjectStore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +39,7 @@ extension VFSError {
             self = .io("\(error)")
             return
         }
+        VFS.failure?.record(e)
         switch e.kind {
         case .notFound, .symlinkTargetMissing: self = .notFound
         case .preconditionFailed, .positionMismatch: self = .stale  // changed by someone else
@@ -46,4 +48,21 @@ extension VFSError {
         case .notAppendable, .other: self = .io("\(e)")
         }
     }
+}
+
+/// The store's own error behind the errno of a failed request (its code and request id),
+/// kept while the request is served so the caller can log the failure once.
+public final class FailureRecord: Sendable {
+    private let last = Mutex<ObjectStoreError?>(nil)
+    public init() {}
+    func record(_ e: ObjectStoreError) { last.withLock { $0 = e } }
+    public var error: ObjectStoreError? { last.withLock { $0 } }
+}
+
+extension VFS {
+    /// Where the request being served records the store error behind its errno.
+    @TaskLocal public static var failure: FailureRecord?
+
+    /// The object key of an inode the kernel holds (for log lines).
+    public func key(of ino: InodeNumber) -> String? { state.withLock { $0.table[ino]?.key } }
 }

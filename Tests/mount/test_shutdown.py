@@ -104,3 +104,25 @@ def test_sighup_keeps_the_mount_and_reopens_the_log(setup):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_a_failed_operation_is_logged_once_with_key_errno_code_and_request_id(setup):
+    base, server, bucket = setup
+    bucket.put_object("logged.txt", b"x" * 100)
+    proc, mnt, log = foreground(base, server, "attr_timeout=0,entry_timeout=0")
+    try:
+        faults(server, "503=1.0")  # every request fails, after the retries too
+        with pytest.raises(OSError) as info:
+            open(os.path.join(mnt, "logged.txt")).read()
+        assert info.value.errno == 5  # EIO
+        faults(server, "")
+        lines = [l for l in open(log).read().splitlines() if "operation failed" in l]
+        assert len(lines) == 1, lines
+        line = lines[0]
+        assert "error operation failed" in line and "key=logged.txt" in line and "errno=5 (" in line
+        assert "code=ServiceUnavailable" in line and "request_id=" in line and "request_id=-" not in line
+        print(line)
+    finally:
+        faults(server, "")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
