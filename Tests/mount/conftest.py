@@ -62,6 +62,19 @@ class Env:
             return [json.loads(line) for line in f if line.strip()]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def default_log_files():
+    """Background mounts without log_file log to /var/log/ossmount/MOUNTPOINT.log: the
+    ones this session's mounts (all under /tmp) made are removed at its end."""
+    directory = "/var/log/ossmount"
+    before = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    yield
+    if os.path.isdir(directory):
+        for name in set(os.listdir(directory)) - before:
+            if name.startswith("tmp-") and name.endswith(".log"):
+                os.unlink(os.path.join(directory, name))
+
+
 @pytest.fixture(scope="session")
 def env():
     if not OSSMOUNT.exists():
