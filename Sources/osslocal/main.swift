@@ -9,7 +9,8 @@ import OSSLocalServer
 struct OSSLocal: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "osslocal",
-        abstract: "A local OSS-compatible server (V1/V4 signatures, multipart, append, symlinks).")
+        abstract: "A local OSS-compatible server (V1/V4 signatures, multipart, append, symlinks).",
+        version: "osslocal 0.1.0")
 
     @Option(help: "Directory for durable storage (created if missing).")
     var root: String?

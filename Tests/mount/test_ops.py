@@ -229,3 +229,11 @@ def test_files_belong_to_the_user_who_creates_them(env):
         assert env.bucket.head_object("owners/fixed.txt").headers["x-oss-meta-uid"] == "4242"
     finally:
         subprocess.run(["fusermount3", "-u", mnt], check=False)
+
+
+def test_both_binaries_say_their_version(env):
+    from conftest import ROOT
+    for binary, name in ((OSSMOUNT, "ossmount"), (ROOT / ".build" / "debug" / "osslocal", "osslocal")):
+        r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith(f"{name} 0."), (name, r.stdout, r.stderr)
+    assert "--version" in subprocess.run([str(OSSMOUNT), "--help"], capture_output=True, text=True).stdout
