@@ -169,7 +169,8 @@ struct KeyIndex {
     /// The keys, merged and in order.
     mutating func keys() -> [String] {
         if !added.isEmpty || !removed.isEmpty {
-            let fresh = added.subtracting(sorted.map(ByteKey.init)).map(\.string).sorted(by: Self.precedes)
+            // Keys added that were not there already (found by binary search, not a set of all).
+            let fresh = added.map(\.string).filter { !contains($0) }.sorted(by: Self.precedes)
             var merged: [String] = []
             merged.reserveCapacity(sorted.count + fresh.count)
             var i = 0, j = 0
@@ -189,14 +190,19 @@ struct KeyIndex {
         return sorted
     }
 
-    /// First position whose key is not before `key`.
-    mutating func lowerBound(_ key: String) -> Int {
-        let ks = keys()
-        var lo = 0, hi = ks.count
+    /// First position of `sorted` (as merged last) whose key is not before `key`.
+    private func position(_ key: String) -> Int {
+        var lo = 0, hi = sorted.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if Self.precedes(ks[mid], key) { lo = mid + 1 } else { hi = mid }
+            if Self.precedes(sorted[mid], key) { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
+
+    private func contains(_ key: String) -> Bool {
+        let i = position(key)
+        return i < sorted.count && sorted[i].bytesEqual(key)
+    }
+
 }

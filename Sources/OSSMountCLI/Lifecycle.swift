@@ -42,7 +42,8 @@ final class SignalHandling {
                     if !report.stored.isEmpty {
                         logger.notice("stored at shutdown", metadata: ["keys": "\(report.stored.joined(separator: ", "))"])
                     }
-                    session.stop(mountpoint: config.mountpoint)
+                    // stop blocks (a stat, a short sleep): a thread of its own, not the pool's.
+                    Thread.detachNewThread { session.stop(mountpoint: config.mountpoint) }
                 }
             }
             source.resume()
