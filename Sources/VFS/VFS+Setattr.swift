@@ -60,14 +60,33 @@ extension VFS {
             }
         }
         guard node.kind == .file else { return updated }  // directories and links: in memory only
-        try await keyLocks.with(node.key) { () async throws(VFSError) in
+        try await withOwnKeyLocked(ino) { (current: Inode) async throws(VFSError) in
             let open = writers(of: ino).filter { !$0.state.withLock { $0.unlinked } }
             for w in open { w.state.withLock { $0.metadataPending = true } }
             // Not stored yet: the first upload takes the new values.
             if open.contains(where: { !$0.state.withLock { $0.stored } }) { return }
-            try await persistMetadataLocked(ino, key: node.key)
+            try await persistMetadataLocked(ino, key: current.key)
         }
         return try inode(ino).attributes
+    }
+
+    /// Runs `body` holding the lock of the key the inode has once the lock is held (a
+    /// rename may move it meanwhile: then that key's lock is taken instead). An inode that
+    /// lost its key (its name was replaced or removed through this mount while the
+    /// request waited) has no object of its own any more: `body` does not run, and the
+    /// change applies to it alone, as to an unlinked file.
+    func withOwnKeyLocked(_ ino: InodeNumber, _ body: (Inode) async throws(VFSError) -> Void) async throws(VFSError) {
+        var key = try inode(ino).key
+        while true {
+            let done = try await keyLocks.with(key) { () async throws(VFSError) -> Bool in
+                let current = try inode(ino)
+                guard current.key.bytesEqual(key) else { return false }  // moved meanwhile: lock its new key
+                if isBound(current) { try await body(current) }
+                return true
+            }
+            if done { return }
+            key = try inode(ino).key
+        }
     }
 
     /// Stores the inode's mode, owner and mtime on its object: CopyObject onto itself with
@@ -101,7 +120,9 @@ extension VFS {
                 try await serialized(w) { () async throws(VFSError) in try await staged(w).truncate(size) }
             }
         } else {
-            try await keyLocks.with(node.key) { () async throws(VFSError) in try await truncateObject(node, to: size) }
+            try await withOwnKeyLocked(node.ino) { (current: Inode) async throws(VFSError) in
+                try await truncateObject(current, to: size)
+            }
         }
         let mtime = wallTimestamp()
         state.withLock { s in

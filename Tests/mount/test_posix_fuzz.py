@@ -41,7 +41,7 @@ SEEDS = int(os.environ.get("FUZZ_SEEDS", "100"))
 #  35, 79: a writer opened during a rename stored under the old name
 #  99: a chmod's metadata copy set the size of a file another descriptor was
 #      extending back to the stored size (the kernel then cut reads short)
-REGRESSIONS = [3, 31, 35, 45, 62, 79, 99]
+REGRESSIONS = [3, 31, 35, 45, 62, 79, 99, 469]
 
 FILES = ["a", "b", "c", "s/a", "s/b"]
 DIR = "s"
