@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C interop: headers plus target-prefixed shims for what Swift cannot import.
@@ -32,13 +34,16 @@ let package = Package(
         .target(name: "OSSCrypto", dependencies: ["COpenSSL", "CCRC64"], swiftSettings: strict),
         .target(name: "FuseKit", dependencies: ["CFuse3"], swiftSettings: strict),
         .target(
-            name: "VFS", dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log")],
+            name: "VFS",
+            dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(name: "ObjectStore", swiftSettings: strict),
         .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
         .target(
             name: "OSSClient",
-            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(
             name: "CurlTransport",
@@ -47,7 +52,9 @@ let package = Package(
         .target(
             name: "OSSMountCLI",
             dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: strict),
         .executableTarget(name: "ossmount", dependencies: ["OSSMountCLI"], swiftSettings: strict),
         // osslocal: the local OSS-compatible server (embedded default, test peer, benchmark server).

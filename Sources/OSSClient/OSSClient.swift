@@ -59,11 +59,13 @@ public final class OSSClient: ObjectClient {
     let logger: Logger
     /// Requests slower than this are logged at notice level with their key and status.
     let slowRequestThreshold: Double
+    let metrics: ClientMetrics
 
     public init(config: OSSClientConfig, transport: HTTPTransport, credentials: CredentialsProvider,
                 clock: ClientClock = .system, logger: Logger = Logger(label: "ossmount.client"),
-                slowRequestThreshold: Double = 0.1) {
+                slowRequestThreshold: Double = 0.1, metrics: ClientMetrics = ClientMetrics()) {
         self.config = config
+        self.metrics = metrics
         self.transport = transport
         self.credentials = credentials
         self.clock = clock
@@ -105,6 +107,7 @@ public final class OSSClient: ObjectClient {
                 guard RetryPolicy.isRetryable(error), attempt < policy.maxAttempts,
                     Duration.seconds(elapsed) + delay < policy.maxElapsed
                 else { throw error }
+                metrics.retried(op.name)
                 logger.warning(
                     "retrying \(op.name) after \(error)",
                     metadata: ["key": "\(op.key ?? "")", "attempt": "\(attempt)", "delay": "\(delay)"])
@@ -120,18 +123,19 @@ public final class OSSClient: ObjectClient {
         let sink = ResponseCollector(target: target, computeCRC: computeCRC)
         let start = clock.now()
         let head: HTTPResponseHead
+        let sent = op.body?.count ?? 0
         do {
             head = try await transport.execute(request, sink: sink)
-        } catch let failure as TransportFailure {
-            if sink.overflow { throw .invalidResponse("\(op.name) \(op.key ?? ""): body larger than the buffer") }
-            throw .transport(failure)
         } catch {
-            throw .transport(TransportFailure(.other, "\(error)"))
+            metrics.answered(op.name, status: "error", seconds: clock.now() - start, sent: sent, received: sink.bytesWritten)
+            throw Self.transportError(error, op: op, overflow: sink.overflow)
         }
         let seconds = clock.now() - start
+        metrics.answered(op.name, status: String(head.status), seconds: seconds, sent: sent, received: sink.bytesWritten)
         let metadata: Logger.Metadata = [
             "op": "\(op.name)", "key": "\(op.key ?? "")", "status": "\(head.status)",
             "bytes": "\(sink.bytesWritten)", "ms": "\(Int(seconds * 1000))",
+            "request_id": "\(head.headers["x-oss-request-id"] ?? "-")",
         ]
         if seconds >= slowRequestThreshold {
             logger.notice("slow request", metadata: metadata)
@@ -141,6 +145,13 @@ public final class OSSClient: ObjectClient {
         guard head.status < 300 else { throw .service(ErrorDecoding.decode(head, body: sink.errorBody)) }
         return OSSResponse(status: head.status, headers: head.headers, body: sink.body, bytesRead: sink.bytesWritten,
                            bodyCRC: sink.crc.value)
+    }
+
+    /// A failed transfer as the seam's error.
+    static func transportError(_ error: any Error, op: OSSOperation, overflow: Bool) -> ObjectStoreError {
+        if overflow { return .invalidResponse("\(op.name) \(op.key ?? ""): body larger than the buffer") }
+        if let failure = error as? TransportFailure { return .transport(failure) }
+        return .transport(TransportFailure(.other, "\(error)"))
     }
 
     /// Builds the wire request for `op` and signs it with the current credentials.

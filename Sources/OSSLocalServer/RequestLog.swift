@@ -1,6 +1,7 @@
 // `--request-log FILE`: one JSON line per request (method, op, bucket, key,
 // query, status, bytes, milliseconds), so tests can count what a client sent.
 import Foundation
+import ObjectStore
 import Synchronization
 
 final class RequestLog: Sendable {
@@ -17,21 +18,7 @@ final class RequestLog: Sendable {
         handle = Mutex(h)
     }
 
-    static func json(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    static func json(_ s: String) -> String { JSONString.quoted(s) }
 
     func record(method: String, op: String, bucket: String?, key: String, query: String, status: Int, bytes: Int64,
                 milliseconds: Double) {

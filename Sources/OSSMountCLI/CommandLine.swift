@@ -165,6 +165,9 @@ public struct MountCommand: Sendable, Equatable {
         ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h | --all] -o endpoint=...
           shows (or aborts) incomplete multipart uploads, e.g. left by a killed daemon;
           abort needs --older-than or --all (live mounts elsewhere write the young ones)
+        ossmount stats MOUNTPOINT [--watch [SECONDS]] [--raw]
+          a running mount's requests, latency, bytes, memory, open files and failures
+          (-o metrics_addr=127.0.0.1:PORT serves them to Prometheus)
         Every option, with defaults and ossfs/JindoFuse equivalents: docs/CONFIGURATION.md
         """
 }

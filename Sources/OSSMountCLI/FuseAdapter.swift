@@ -8,6 +8,7 @@ import VFS
 struct FuseAdapter: FuseFilesystem {
     let vfs: VFS
     let directIO: Bool
+    let metrics: MountMetrics
 
     static func kind(_ k: FileKind) -> FuseFileKind {
         switch k {
@@ -51,6 +52,7 @@ struct FuseAdapter: FuseFilesystem {
         case .success(let value):
             return value
         case .failure(let error):
+            metrics.failed(String(op.prefix { $0 != "(" }), errno: error.errno)
             log(error, op: op, subject: subject, cause: record.error)
             throw FuseError(error.errno)
         }
@@ -157,9 +159,11 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int {
-        try await run(.inode(ino)) { () async throws(VFSError) in
+        let written = try await run(.inode(ino)) { () async throws(VFSError) in
             try await vfs.write(handle, offset: offset, bytes: data)
         }
+        metrics.fuseWrittenBytes.increment(by: written)
+        return written
     }
 
     func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
@@ -195,7 +199,8 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func getxattr(_ ino: UInt64, name: String) async throws(FuseError) -> [UInt8] {
-        try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.getxattr(ino, name: name) }
+        if ino == 1 && name == MountMetrics.statsAttribute { return Array(metrics.statsText(vfs).utf8) }
+        return try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.getxattr(ino, name: name) }
     }
 
     func listxattr(_ ino: UInt64) async throws(FuseError) -> [String] {
@@ -238,9 +243,11 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer {
-        try await run(.inode(ino)) { () async throws(VFSError) in
+        let data = try await run(.inode(ino)) { () async throws(VFSError) in
             try await vfs.read(handle, offset: offset, size: size)
         }
+        metrics.fuseReadBytes.increment(by: data.count)
+        return data
     }
 
     func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }

@@ -96,6 +96,9 @@ public struct MountConfig: Sendable {
     /// older ones up to FILE.`logMaxFiles`); 0: never rotated.
     public var logMaxSize = 64 << 20
     public var logMaxFiles = 8
+    var logFormat = LogFormat.text
+    /// Where Prometheus metrics are served (port 0: not served).
+    var metricsAddress = MetricsAddress()
     /// Where Content-Types of new objects come from.
     public var mimeTypesFile = "/etc/mime.types"
     /// One line per option accepted without effect, or changed to fit.
@@ -162,7 +165,8 @@ public struct MountConfig: Sendable {
             ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
             ("log_level", logLevel), ("log_file", logFile ?? "-"), ("log_max_size", "\(logMaxSize)"),
-            ("log_max_files", "\(logMaxFiles)"), ("mime", mimeTypesFile),
+            ("log_max_files", "\(logMaxFiles)"), ("log_format", logFormat.rawValue), ("mime", mimeTypesFile),
+            ("metrics_addr", "\(metricsAddress)" + (metricsAddress.port == 0 ? " (off)" : "")),
             ("credentials", credentialSource()),
         ]
         return lines.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
@@ -349,7 +353,13 @@ public struct MountConfig: Sendable {
         case "log_file": logFile = try Self.string(name, value)
         case "log_max_size": logMaxSize = value == "0" ? 0 : try Self.size(name, value)
         case "log_max_files": logMaxFiles = try clamped(name, value, 1...100) ?? logMaxFiles
+        case "log_format":
+            guard let f = LogFormat(rawValue: try Self.string(name, value).lowercased()) else {
+                throw CommandLineError("option log_format takes text or json")
+            }
+            logFormat = f
         case "mime": mimeTypesFile = try Self.string(name, value)
+        case "metrics_addr": metricsAddress = try MetricsAddress.parse(try Self.string(name, value), over: metricsAddress)
         case "fsname", "subtype":
             fuseOptions.append("\(name)=\(try Self.string(name, value))")
         default:

@@ -108,7 +108,9 @@ enum Mounter {
     }
 
     /// Builds the client and proves it works with a one-key listing.
-    static func connect(_ config: MountConfig, logger: Logger) async throws(MountFailure) -> (OSSClient, CurlTransport) {
+    static func connect(_ config: MountConfig, logger: Logger, metrics: ClientMetrics = ClientMetrics()) async throws(MountFailure)
+        -> (OSSClient, CurlTransport)
+    {
         guard let endpointText = config.endpoint else {
             throw MountFailure("no endpoint: pass -o endpoint=oss-<region>.aliyuncs.com (or http://host:port for osslocal)")
         }
@@ -127,11 +129,12 @@ enum Mounter {
         let clientConfig = OSSClientConfig(endpoint: endpoint, bucket: config.bucket, region: config.signingRegion,
                                            signatureVersion: version)
         let client = OSSClient(config: clientConfig, transport: transport,
-                               credentials: credentials(config, transport: transport), logger: logger)
+                               credentials: credentials(config, transport: transport), logger: logger, metrics: metrics)
         // The probe gives up fast: a wrong endpoint must fail the mount within seconds.
         var probeConfig = clientConfig
         probeConfig.retry = RetryPolicy(maxAttempts: 2, maxElapsed: .seconds(5), baseDelay: .milliseconds(200))
-        let probe = OSSClient(config: probeConfig, transport: transport, credentials: client.credentials, logger: logger)
+        let probe = OSSClient(config: probeConfig, transport: transport, credentials: client.credentials, logger: logger,
+                              metrics: metrics)
         do {
             _ = try await probe.listObjects(ListRequest(prefix: config.prefix, delimiter: "/", maxKeys: 1))
         } catch let e as ObjectStoreError {

@@ -15,6 +15,9 @@ public enum OSSMount {
 
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "uploads" { return UploadsCommand.run(Array(arguments.dropFirst())) }
+        if arguments.first == "stats" && StatsCommand.applies(Array(arguments.dropFirst())) {
+            return StatsCommand.run(Array(arguments.dropFirst()))
+        }
         let command: MountCommand
         var config = MountConfig()
         do {
@@ -90,10 +93,8 @@ public enum OSSMount {
                                                      withIntermediateDirectories: true)
         }
         let file = config.logFile.flatMap { LogFile(path: $0, maxSize: config.logMaxSize, maxFiles: config.logMaxFiles) }
-        var logger = Logger(label: "ossmount") { label in
-            if let file { return FileLogHandler(base: StreamLogHandler.standardError(label: label), file: file) }
-            return StreamLogHandler.standardError(label: label)
-        }
+        let format = config.logFormat
+        var logger = Logger(label: "ossmount") { _ in MountLogHandler(format: format, file: file) }
         logger.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
         return (logger, file)
     }
@@ -111,20 +112,29 @@ public enum OSSMount {
         } catch {
             return fail(error.description, fd: readyFD)
         }
-        let connected = Blocking.run { () async throws(MountFailure) in try await Mounter.connect(config, logger: logger) }
+        let metrics = MountMetrics()
+        var metricsServer: MetricsServer?
+        do {
+            if config.metricsAddress.port != 0 { metricsServer = try MetricsServer(config.metricsAddress) }
+        } catch {
+            return fail(error.description, fd: readyFD)
+        }
+        let connected = Blocking.run { () async throws(MountFailure) in
+            try await Mounter.connect(config, logger: logger, metrics: ClientMetrics(factory: metrics.factory))
+        }
         let client: OSSClient, transport: CurlTransport
         switch connected {
         case .success(let pair): (client, transport) = pair
         case .failure(let e): return fail(e.description, fd: readyFD)
         }
         defer { transport.shutdown() }
-        let vfs = VFS(client: client, config: Mounter.vfsConfig(config), logger: logger)
+        let vfs = VFS(client: client, config: Mounter.vfsConfig(config), logger: logger, metrics: metrics.factory)
         var connection = FuseConnectionOptions()
         connection.readdirplus = config.readdirplus
         connection.maxThreads = UInt32(config.maxThreads)
         let session: FuseSession
         do {
-            session = try FuseSession(filesystem: FuseAdapter(vfs: vfs, directIO: config.directIO),
+            session = try FuseSession(filesystem: FuseAdapter(vfs: vfs, directIO: config.directIO, metrics: metrics),
                                       mountOptions: Mounter.fuseOptions(config), connection: connection)
             try session.mount(at: config.mountpoint)
         } catch {
@@ -132,6 +142,10 @@ public enum OSSMount {
         }
         logger.info("mounted", metadata: ["bucket": "\(config.bucket)", "prefix": "\(config.prefix)",
                                           "mountpoint": "\(config.mountpoint)"])
+        if let metricsServer {
+            metricsServer.start { metrics.render(vfs) }
+            logger.info("serving metrics", metadata: ["address": "http://\(config.metricsAddress.host):\(metricsServer.port)/metrics"])
+        }
         if let readyFD { Daemon.report(readyFD, "ok") }
         // The loop ends on unmount (also a lazy one), or when SIGTERM/SIGINT's shutdown
         // stored the open files (Lifecycle.swift). A negative errno is a failure.

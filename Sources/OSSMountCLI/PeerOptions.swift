@@ -113,7 +113,14 @@ enum PeerOptions {
             "memory_data_cache_size")
         add(.ossfs2, .ignored("prefetch memory is bounded by total_mem_limit"), "prefetch_chunks",
             "min_reserved_buffer_size_per_file", "total_rw_mem_ratio")
-        add(.ossfs2, .ignored("metrics are not served yet"), "metrics_port", "metrics_ip", "enable_admin_server")
+        add(.ossfs2, .convert("`metrics_addr=:PORT` (0: off)") { v throws(CommandLineError) in
+            [("metrics_addr", ":\(try wholeNumber("metrics_port", v))")]
+        }, "metrics_port")
+        add(.ossfs2, .convert("`metrics_addr=IP:`") { v throws(CommandLineError) in
+            [("metrics_addr", try value("metrics_ip", v) + ":")]
+        }, "metrics_ip")
+        add(.ossfs2, .ignored("`ossmount stats MOUNTPOINT` reads a mount's counters; metrics_addr serves them"),
+            "enable_admin_server")
         add(.ossfs2, .same("log_max_size"), "log_file_max_size")
         add(.ossfs2, .same("log_max_files"), "log_file_max_count")
         add(.ossfs2, .ignored("the kernel keeps no readdir cache of this mount"), "kernel_readdir_cache_timeout")

@@ -54,6 +54,7 @@ final class PrefetchingReader: Sendable {
     let etag: ETag?
     let pool: BufferPool
     let budget: PrefetchBudget
+    let metrics: ReadMetrics
 
     final class Chunk: Sendable {
         let buffer: PooledBuffer
@@ -73,8 +74,9 @@ final class PrefetchingReader: Sendable {
     private let state: Mutex<State>
 
     init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool,
-         budget: PrefetchBudget) {
+         budget: PrefetchBudget, metrics: ReadMetrics) {
         self.client = client
+        self.metrics = metrics
         self.key = key
         self.etag = etag
         self.pool = pool
@@ -99,8 +101,10 @@ final class PrefetchingReader: Sendable {
         guard offset < end else { return ReadData(bytes: []) }
         guard let serve else {
             // Direct: first read of a streak, a jump, or no memory for chunks.
+            metrics.prefetchMisses.increment()
             return ReadData(bytes: try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag))
         }
+        metrics.prefetchHits.increment()
         var pieces: [UnsafeRawBufferPointer] = []
         let chunkSize = state.withLock { $0.planner.chunkSize }
         for (n, c) in serve.enumerated() {

@@ -3,6 +3,7 @@
 // `dir/` marker object). This file holds the state and the metadata paths
 // (lookup, getattr, forget, readlink, statfs); listing is in VFS+Directory,
 // reading in VFS+Read.
+import CoreMetrics
 import Logging
 import ObjectStore
 import Synchronization
@@ -39,6 +40,7 @@ public final class VFS: Sendable {
     let seekableLimit: UInt64
     /// Directories this mount knows only as prefixes show this time (the mount's start).
     let mountTime: Timestamp
+    let readMetrics: ReadMetrics
 
     struct State {
         var table: InodeTable
@@ -61,8 +63,10 @@ public final class VFS: Sendable {
     let state: Mutex<State>
 
     public init(client: ObjectClient, config: VFSConfig, clock: VFSClock = .system,
-                logger: Logger = Logger(label: "ossmount.vfs")) {
+                logger: Logger = Logger(label: "ossmount.vfs"),
+                metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.client = client
+        readMetrics = ReadMetrics(factory: metrics)
         self.config = config
         self.clock = clock
         self.logger = logger

@@ -125,7 +125,7 @@ import Testing
         "stat_cache_interval_expire": "300", "direct_read_prefetch_chunks": "32", "direct_read_prefetch_thread": "64",
         "prefetch_concurrency_per_file": "16", "oss_negative_cache_timeout": "30", "no_check_certificate": nil,
         "enable_appendable_object": nil, "use_xattr": nil, "disable_noobj_cache": nil, "ro_mount": nil,
-        "no_xattr": nil, "noxattr": nil,
+        "no_xattr": nil, "noxattr": nil, "metrics_port": "9101", "metrics_ip": "127.0.0.2",
     ]
 
     @Test func everyPeerOptionIsMappedOrWarned() throws {

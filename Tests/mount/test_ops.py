@@ -237,3 +237,42 @@ def test_both_binaries_say_their_version(env):
         r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
         assert r.returncode == 0 and r.stdout.startswith(f"{name} 0."), (name, r.stdout, r.stderr)
     assert "--version" in subprocess.run([str(OSSMOUNT), "--help"], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_stderr_and_the_log_file_have_one_format(env, fmt):
+    """`-f` logs to stderr, a background mount to its log file: the same lines either way,
+    `log_format=json` one object per line; request lines carry OSS's request id."""
+    import json
+    import re
+    env.bucket.put_object(f"logfmt-{fmt}/f.txt", b"x")
+    mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
+    proc = subprocess.Popen(env.mount_args(f"logfmt-{fmt}/", mnt, f"log_format={fmt},log_level=debug") + ["-f"],
+                            env=env.credentials_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: os.path.ismount(mnt), 30)
+        with open(os.path.join(mnt, "f.txt"), "rb") as f:
+            assert f.read() == b"x"
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+        stderr_lines = proc.communicate(timeout=30)[1].splitlines()
+    log = os.path.join(env.base, f"logfmt-{fmt}.log")
+    with env.mounted(f"logfmt-{fmt}/", f"log_format={fmt},log_level=debug,log_file={log}") as mnt2:
+        with open(os.path.join(mnt2, "f.txt"), "rb") as f:
+            assert f.read() == b"x"
+    file_lines = open(log).read().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    for lines in (stderr_lines, file_lines):
+        assert lines
+        if fmt == "json":
+            records = [json.loads(line) for line in lines]
+            assert all(re.fullmatch(stamp, r["time"]) for r in records)
+            mounted = next(r for r in records if r["message"] == "mounted")
+            assert mounted["level"] == "info" and mounted["bucket"] == "conformance"
+            got = [r for r in records if r["message"] == "request" and r.get("op") == "GetObject"]
+            assert got and re.fullmatch(r"[0-9A-F]{24}", got[0]["request_id"]), got
+        else:
+            assert all(re.match(stamp + r" (trace|debug|info|notice|warning|error|critical) ", line) for line in lines), lines
+            assert any(re.search(r" info mounted bucket=conformance ", line) for line in lines)
+            assert any(" debug request " in line and "op=GetObject" in line and re.search(r"request_id=[0-9A-F]{24}", line)
+                       for line in lines)

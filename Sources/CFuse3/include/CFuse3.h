@@ -3,6 +3,7 @@
 #define CFUSE3_H
 #define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
+#include <sys/xattr.h>
 
 /// FUSE_ARGS_INIT is a macro; this is the same as a function.
 struct fuse_args CFuse3_args_init(int argc, char **argv);
