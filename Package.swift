@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
 
         .target(name: "CCRC64"),
+        // The version and the commit of the build (BuildInfoPlugin writes the commit).
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        .target(name: "BuildInfo", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
         .target(name: "OSSCrypto", dependencies: ["COpenSSL", "CCRC64"], swiftSettings: strict),
         .target(name: "FuseKit", dependencies: ["CFuse3"], swiftSettings: strict),
         .target(
@@ -51,7 +54,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "OSSMountCLI",
-            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore",
+            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
@@ -72,7 +75,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "osslocal",
-            dependencies: ["OSSLocalServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["OSSLocalServer", "BuildInfo", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(
             name: "ossbench-micro", dependencies: ["OSSCrypto", "OSSClient"], path: "scripts/bench/micro",

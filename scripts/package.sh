@@ -17,7 +17,7 @@ install_deps
 
 bin=""
 [ "${1:-}" = "--bin" ] && bin=$2
-version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/OSSMountCLI/OSSMount.swift)
+version=$(sed -n 's/.*static let version = "\(.*\)".*/\1/p' Sources/BuildInfo/BuildInfo.swift)
 version=${version:-0.1.0}
 arch=$(dpkg --print-architecture)
 if [ -z "$bin" ]; then

@@ -160,7 +160,7 @@ public struct MountCommand: Sendable, Equatable {
                                  flag file (--name=value lines); -o options win
           ossfs 2.0, ossfs 1.x and JindoFuse options are mapped, or accepted with a warning
           --print-config         show the effective options and exit
-          -V, --version          print the version and exit
+          -V, --version          print the version and the commit it was built from
 
         ossmount uploads list|abort BUCKET[:/PREFIX] [--older-than 24h | --all] -o endpoint=...
           shows (or aborts) incomplete multipart uploads, e.g. left by a killed daemon;

@@ -2,6 +2,7 @@
 // background child) or start a background child and wait until its mount
 // answers. Exit status 0 means mounted; anything else comes with one line on
 // stderr that says what to fix.
+import BuildInfo
 import CurlTransport
 import Foundation
 import FuseKit
@@ -11,7 +12,7 @@ import OSSClient
 import VFS
 
 public enum OSSMount {
-    public static let version = "0.1.0"
+    public static let version = BuildInfo.version
 
     public static func main(_ arguments: [String]) -> Int32 {
         if arguments.first == "uploads" { return UploadsCommand.run(Array(arguments.dropFirst())) }
@@ -27,7 +28,7 @@ public enum OSSMount {
                 return 0
             }
             if command.showVersion {
-                print("ossmount \(version)")
+                print(BuildInfo.line("ossmount"))
                 return 0
             }
             config.bucket = command.bucket

@@ -1,6 +1,7 @@
 // osslocal: a local OSS-compatible server. The embedded default backend of the
 // ossmount demo, the peer of every end-to-end test, and the benchmark server.
 import ArgumentParser
+import BuildInfo
 import Dispatch
 import Foundation
 import Logging
@@ -10,7 +11,7 @@ struct OSSLocal: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "osslocal",
         abstract: "A local OSS-compatible server (V1/V4 signatures, multipart, append, symlinks).",
-        version: "osslocal 0.1.0")
+        version: BuildInfo.line("osslocal"))
 
     @Option(help: "Directory for durable storage (created if missing).")
     var root: String?
