@@ -97,6 +97,8 @@ public struct MountConfig: Sendable {
     public var logMaxSize = 64 << 20
     public var logMaxFiles = 8
     var logFormat = LogFormat.text
+    /// At mount, incomplete uploads older than this are logged (nil: not looked for).
+    var staleUploadsAge: Double? = 86400
     /// Where Prometheus metrics are served (port 0: not served).
     var metricsAddress = MetricsAddress()
     /// Where Content-Types of new objects come from.
@@ -165,7 +167,8 @@ public struct MountConfig: Sendable {
             ("file_mode", octal(fileMode)), ("dir_mode", octal(dirMode)),
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
             ("log_level", logLevel), ("log_file", logFile ?? "-"), ("log_max_size", "\(logMaxSize)"),
-            ("log_max_files", "\(logMaxFiles)"), ("log_format", logFormat.rawValue), ("mime", mimeTypesFile),
+            ("log_max_files", "\(logMaxFiles)"), ("log_format", logFormat.rawValue),
+            ("stale_uploads_age", staleUploadsAge.map(UploadsCommand.ageText) ?? "off"), ("mime", mimeTypesFile),
             ("metrics_addr", "\(metricsAddress)" + (metricsAddress.port == 0 ? " (off)" : "")),
             ("credentials", credentialSource()),
         ]
@@ -353,6 +356,9 @@ public struct MountConfig: Sendable {
         case "log_file": logFile = try Self.string(name, value)
         case "log_max_size": logMaxSize = value == "0" ? 0 : try Self.size(name, value)
         case "log_max_files": logMaxFiles = try clamped(name, value, 1...100) ?? logMaxFiles
+        case "stale_uploads_age":
+            let v = try Self.string(name, value)
+            staleUploadsAge = v == "off" ? nil : try UploadsCommand.age(v, option: name)
         case "log_format":
             guard let f = LogFormat(rawValue: try Self.string(name, value).lowercased()) else {
                 throw CommandLineError("option log_format takes text or json")

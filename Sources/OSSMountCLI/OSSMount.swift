@@ -121,7 +121,10 @@ public enum OSSMount {
             return fail(error.description, fd: readyFD)
         }
         let connected = Blocking.run { () async throws(MountFailure) in
-            try await Mounter.connect(config, logger: logger, metrics: ClientMetrics(factory: metrics.factory))
+            let (client, transport) = try await Mounter.connect(config, logger: logger,
+                                                                metrics: ClientMetrics(factory: metrics.factory))
+            await UploadsCommand.reportStale(client: client, config: config, logger: logger)
+            return (client, transport)
         }
         let client: OSSClient, transport: CurlTransport
         switch connected {

@@ -8,7 +8,7 @@ import OSSClient
 
 enum UploadsCommand {
     /// `24h`, `90m`, `7d`, `3600s`, `3600`.
-    static func age(_ text: String) throws(CommandLineError) -> Double {
+    static func age(_ text: String, option: String = "--older-than") throws(CommandLineError) -> Double {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         var t = text.lowercased()
         var factor = 1.0
@@ -16,7 +16,7 @@ enum UploadsCommand {
             factor = u
             t.removeLast()
         }
-        guard let n = Double(t), n >= 0 else { throw CommandLineError("--older-than takes an age like 24h, 90m or 7d") }
+        guard let n = Double(t), n >= 0 else { throw CommandLineError("\(option) takes an age like 24h, 90m or 7d") }
         return n * factor
     }
 
@@ -120,5 +120,37 @@ enum UploadsCommand {
         case .failure(let e):
             return OSSMount.fail(e.description, fd: nil)
         }
+    }
+
+    /// At mount: incomplete uploads under the prefix older than `stale_uploads_age`
+    /// (a daemon killed mid-write leaves them, and OSS bills their parts), logged once
+    /// with the command that removes them. One page is looked at; a failure (a key
+    /// without ListMultipartUploads) is only noted.
+    static func reportStale(client: ObjectClient, config: MountConfig, logger: Logger) async {
+        guard let age = config.staleUploadsAge else { return }
+        let page: UploadsPage
+        do {
+            page = try await client.listMultipartUploads(prefix: config.prefix, keyMarker: nil, uploadIdMarker: nil,
+                                                         maxUploads: 1000)
+        } catch {
+            logger.info("could not look for incomplete uploads", metadata: ["error": "\(error)"])
+            return
+        }
+        let cutoff = Date().timeIntervalSince1970 - age
+        let stale = page.uploads.filter { Double($0.initiated?.seconds ?? 0) <= cutoff }
+        guard let oldest = stale.min(by: { ($0.initiated?.seconds ?? 0) < ($1.initiated?.seconds ?? 0) }) else { return }
+        let target = config.prefix.isEmpty ? config.bucket : "\(config.bucket):/\(config.prefix)"
+        let ageText = Self.ageText(age)
+        logger.warning(
+            "\(stale.count)\(page.isTruncated ? " or more" : "") incomplete multipart uploads older than \(ageText) under \(target); remove them with: ossmount uploads abort \(target) --older-than \(ageText) -o endpoint=\(config.endpoint ?? "...")",
+            metadata: ["oldest": "\(oldest.key)", "initiated": "\(oldest.initiated.map { Date(timeIntervalSince1970: Double($0.seconds)).description } ?? "-")"])
+    }
+
+    /// 86400 → "24h", 5400 → "90m", 30 → "30s".
+    static func ageText(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s > 0 && s % 3600 == 0 { return "\(s / 3600)h" }
+        if s > 0 && s % 60 == 0 { return "\(s / 60)m" }
+        return "\(s)s"
     }
 }

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 
+import oss2
 import pytest
 
 from conftest import OSSMOUNT, wait_until
@@ -281,3 +282,29 @@ def test_stderr_and_the_log_file_have_one_format(env, fmt):
             assert any(re.search(r" info mounted bucket=conformance ", line) for line in lines)
             assert any(" debug request " in line and "op=GetObject" in line and re.search(r"request_id=[0-9A-F]{24}", line)
                        for line in lines)
+
+
+def test_old_incomplete_uploads_are_logged_at_mount_with_the_command_that_removes_them(env):
+    """A daemon killed mid-write leaves a multipart upload (billed by OSS): the next mount
+    logs those older than stale_uploads_age (24h; 0s here, as osslocal's uploads are
+    young) with a command that, run as written, removes them."""
+    import shlex
+    young = env.bucket.init_multipart_upload("stale/ckpt.bin").upload_id
+    env.bucket.init_multipart_upload("elsewhere/x.bin")
+    log = os.path.join(env.base, "stale.log")
+    with env.mounted("stale/", f"log_file={log}"):
+        pass
+    assert "incomplete multipart uploads" not in open(log).read()  # younger than a day
+    with env.mounted("stale/", f"log_file={log},stale_uploads_age=0s"):
+        pass
+    lines = [l for l in open(log).read().splitlines() if "incomplete multipart uploads" in l]
+    assert len(lines) == 1 and " warning 1 incomplete multipart uploads older than 0s under conformance:/stale/;" in lines[0]
+    assert "oldest=stale/ckpt.bin" in lines[0] and env.server.secret not in lines[0]
+    command = lines[0].split("remove them with: ")[1].split(" initiated=")[0]
+    args = shlex.split(command)
+    assert args[:2] == ["ossmount", "uploads"]
+    r = subprocess.run([str(OSSMOUNT)] + args[1:] + ["-o", "region=cn-hangzhou"], env=env.credentials_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and young in r.stdout, r.stderr
+    remaining = [u.key for u in oss2.ObjectUploadIterator(env.bucket, "")]
+    assert "stale/ckpt.bin" not in remaining and "elsewhere/x.bin" in remaining, remaining
