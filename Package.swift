@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "CFuse3", linkerSettings: [.linkedLibrary("fuse3")]),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "CLibc"),
 
         .target(name: "CCRC64"),
         // The version and the commit of the build (BuildInfoPlugin writes the commit).
@@ -54,7 +55,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "OSSMountCLI",
-            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo",
+            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo", "CLibc",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")],

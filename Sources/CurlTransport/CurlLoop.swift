@@ -17,6 +17,7 @@ final class CurlLoop: @unchecked Sendable {
     private let logger: Logger
     private var active: [UnsafeMutableRawPointer: Transfer] = [:]
     private var idleHandles: [UnsafeMutableRawPointer] = []
+    static let idleHandlesKept = 8
     private let finished = Atomic<Bool>(false)
     let connectionsOpened = Atomic<Int>(0)
 
@@ -129,8 +130,15 @@ final class CurlLoop: @unchecked Sendable {
         curl_multi_remove_handle(multi, easy)
         active[easy] = nil
         t.easy = nil
-        curl_easy_reset(easy)
-        idleHandles.append(easy)
+        // A few idle handles are kept for reuse; the rest go, and their buffers (up to
+        // 1.5 MiB each, see configure) with them, so a burst of transfers does not stay
+        // resident.
+        if idleHandles.count < Self.idleHandlesKept {
+            curl_easy_reset(easy)
+            idleHandles.append(easy)
+        } else {
+            curl_easy_cleanup(easy)
+        }
     }
 
     private func start(_ t: Transfer) {

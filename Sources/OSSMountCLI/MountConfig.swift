@@ -57,9 +57,13 @@ public struct MountConfig: Sendable {
     /// Prefetch GETs in flight for the whole mount (ossfs 2.0's meaning).
     public var prefetchConcurrency = 256
     /// The whole-mount prefetch budget in effect: `prefetch_concurrency`, but no more
-    /// chunks than `total_mem_limit` holds.
-    public var prefetchBudget: Int { max(1, min(prefetchConcurrency, totalMemLimit / prefetchChunkSize)) }
+    /// chunks (each with curl's 512 KiB receive buffer) than the pool holds.
+    public var prefetchBudget: Int { max(1, min(prefetchConcurrency, poolLimit / (prefetchChunkSize + (512 << 10)))) }
     public var totalMemLimit = 1 << 30
+    /// What `total_mem_limit` leaves for the pool of prefetch chunks and parts once the
+    /// buffers outside it are set aside: each FUSE worker's request buffer and the copy of
+    /// the bytes a write carries (2 MiB per `max_threads`); never less than half.
+    public var poolLimit: Int { max(totalMemLimit / 2, totalMemLimit - maxThreads * (2 << 20)) }
     public var uploadBufferSize = 8 << 20
     public var uploadConcurrency = 4
     public var stagingDir = "/tmp"
@@ -158,7 +162,7 @@ public struct MountConfig: Sendable {
             ("prefetch_chunk_size", "\(prefetchChunkSize)"),
             ("prefetch_concurrency", "\(prefetchConcurrency) (in effect: \(prefetchBudget))"),
             ("prefetch_concurrency_per_file", "\(prefetchConcurrencyPerFile)"),
-            ("total_mem_limit", "\(totalMemLimit)"), ("upload_buffer_size", "\(uploadBufferSize)"),
+            ("total_mem_limit", "\(totalMemLimit) (pool: \(poolLimit))"), ("upload_buffer_size", "\(uploadBufferSize)"),
             ("upload_concurrency", "\(uploadConcurrency)"), ("staging_dir", stagingDir), ("staging_max", "\(stagingMax)"),
             ("ignore_fsync", flag(ignoreFsync)), ("seekable_writes", flag(seekableWrites)),
             ("seekable_max", seekableMax.map { "\($0)" } ?? "auto"),

@@ -211,7 +211,7 @@ enum Mounter {
         v.prefetchConcurrency = config.prefetchConcurrencyPerFile
         v.prefetchBudget = config.prefetchBudget
         v.mimeTypesFile = config.mimeTypesFile
-        v.totalMemLimit = config.totalMemLimit
+        v.totalMemLimit = config.poolLimit
         v.uploadBufferSize = config.uploadBufferSize
         v.uploadConcurrency = config.uploadConcurrency
         v.stagingDirectory = config.stagingDir

@@ -3,6 +3,7 @@
 // answers. Exit status 0 means mounted; anything else comes with one line on
 // stderr that says what to fix.
 import BuildInfo
+import CLibc
 import CurlTransport
 import Foundation
 import FuseKit
@@ -102,6 +103,9 @@ public enum OSSMount {
 
     /// Mounts and serves until unmounted or signalled.
     static func serve(_ config: MountConfig, readyFD: Int32?) -> Int32 {
+        // Part and chunk buffers come and go by the megabyte: freed ones must leave the
+        // resident set, or RSS outgrows total_mem_limit.
+        _ = CLibc_return_large_blocks()
         let (logger, logFile) = makeLogger(config)
         if let path = config.logFile, logFile == nil {
             return fail("cannot write log_file \(path): \(String(cString: strerror(errno))); pass a writable path", fd: readyFD)

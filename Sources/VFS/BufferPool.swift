@@ -18,6 +18,8 @@ public final class BufferPool: Sendable {
         var used = 0
         var peak = 0
         var free: [Int: [UnsafeMutableRawBufferPointerBox]] = [:]
+        /// Bytes kept in `free`: handed out and kept together stay within the capacity.
+        var freeBytes = 0
         /// Writers waiting for memory, first come first served.
         var waiters: [Waiter] = []
         var nextWaiter: UInt64 = 0
@@ -39,6 +41,9 @@ public final class BufferPool: Sendable {
 
     /// Bytes handed out now, and the most ever handed out at once.
     public var used: Int { state.withLock { $0.used } }
+    /// Bytes resident in the pool: handed out plus kept for reuse (at most the capacity,
+    /// but for one part larger than it).
+    public var resident: Int { state.withLock { $0.used + $0.freeBytes } }
     public var peak: Int { state.withLock { $0.peak } }
     /// Writers waiting for memory now.
     var waiting: Int { state.withLock { $0.waiters.count } }
@@ -81,10 +86,24 @@ public final class BufferPool: Sendable {
         return buffer(size)  // admitted for us by whoever woke us
     }
 
-    /// Memory for `size` bytes already counted in `used`.
+    /// Memory for `size` bytes already counted in `used`: a kept buffer of that size, or
+    /// a new one once kept buffers of other sizes were let go to make room.
     private func buffer(_ size: Int) -> PooledBuffer {
-        let reused = state.withLock { $0.free[size]?.popLast() }
-        let memory = reused?.pointer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+        let (reused, released) = state.withLock { s -> (UnsafeMutableRawBufferPointer?, [UnsafeMutableRawBufferPointer]) in
+            if let box = s.free[size]?.popLast() {
+                s.freeBytes -= size
+                return (box.pointer, [])
+            }
+            var released: [UnsafeMutableRawBufferPointer] = []
+            while s.used + s.freeBytes > capacity, let (other, boxes) = s.free.first(where: { !$0.value.isEmpty }) {
+                released.append(boxes[boxes.count - 1].pointer)
+                s.free[other]!.removeLast()
+                s.freeBytes -= other
+            }
+            return (nil, released)
+        }
+        for m in released { m.deallocate() }
+        let memory = reused ?? UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
         return PooledBuffer(memory: memory, pool: self)
     }
 
@@ -96,9 +115,13 @@ public final class BufferPool: Sendable {
             while let first = s.waiters.first, s.admit(first.size, capacity: capacity) {
                 woken.append(s.waiters.removeFirst())
             }
-            // Keep a few of each size for reuse; the rest goes back to the system.
-            guard (s.free[memory.count]?.count ?? 0) < 8 else { return (false, woken) }
+            // Keep a few of each size for reuse, within the capacity; the rest goes back
+            // to the system.
+            guard (s.free[memory.count]?.count ?? 0) < 8, s.used + s.freeBytes + memory.count <= capacity else {
+                return (false, woken)
+            }
             s.free[memory.count, default: []].append(UnsafeMutableRawBufferPointerBox(pointer: memory))
+            s.freeBytes += memory.count
             return (true, woken)
         }
         if !keep { memory.deallocate() }

@@ -103,12 +103,14 @@ import Testing
     }
 
     @Test func cpuScaledPresetsStayInsideTheMemoryLimit() throws {
-        // 96 cores' "twice the cores" (192) with 1 GiB of 8 MiB chunks: 128 in flight at most.
+        // 96 cores' "twice the cores" (192) with 1 GiB less 16 FUSE workers' 2 MiB, in 8 MiB
+        // chunks with curl's 512 KiB each: 116 in flight at most.
         var c = MountConfig()
         try MountConfig.parse([("fs.oss.download.thread.concurrency", "192")], into: &c)
-        #expect(c.prefetchConcurrency == 192 && c.prefetchBudget == 128 && c.prefetchConcurrencyPerFile == 8)
+        #expect(c.poolLimit == (1 << 30) - (32 << 20))
+        #expect(c.prefetchConcurrency == 192 && c.prefetchBudget == 116 && c.prefetchConcurrencyPerFile == 8)
         try MountConfig.parse([("total_mem_limit", "256M")], into: &c)
-        #expect(c.prefetchBudget == 32)
+        #expect(c.prefetchBudget == 26)  // (256 - 32) MiB / 8.5 MiB
         // Two cores' 4 does not throttle one reader below its default depth.
         var small = MountConfig()
         try MountConfig.parse([("fs.oss.download.thread.concurrency", "4")], into: &small)
@@ -209,7 +211,8 @@ import Testing
         try MountConfig.parse(cmd.options, into: &c)
         #expect(c.bucket == "bkt" && c.prefix == "datasets/imagenet/" && c.readOnly && c.attrTimeout == 7200)
         #expect(c.signingRegion == "cn-hangzhou" && c.maxThreads == 64 && c.uploadBufferSize == 32 << 20)
-        #expect(c.prefetchConcurrency == 512 && c.prefetchConcurrencyPerFile == 64 && c.prefetchBudget == 128)
+        #expect(c.prefetchConcurrency == 512 && c.prefetchConcurrencyPerFile == 64)
+        #expect(c.poolLimit == (1 << 30) - 64 * (2 << 20) && c.prefetchBudget == 105)  // 896 MiB / 8.5 MiB
         #expect(c.logFile == "/var/log/ossfs2/ossmount.log")
         #expect(c.warnings.count == 2, "\(c.warnings)")  // memory_data_cache_size, bind_ips
         let flagsOnly = try MountCommand.parse(["mount", "/m", "--oss_bucket=b", "--oss_endpoint=http://h:1", "--d"])

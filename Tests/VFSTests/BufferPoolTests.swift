@@ -12,6 +12,28 @@ private final class Served: Sendable {
 }
 
 @Suite struct BufferPoolTests {
+    @Test func buffersKeptForReuseStayWithinTheCapacity() throws {
+        let pool = BufferPool(capacity: 8 << 20)
+        // Buffers of many sizes come and go (last chunks of files, parts): what the pool
+        // keeps for reuse plus what it hands out never passes the capacity.
+        for round in 0..<50 {
+            let sizes = [1 << 20, (1 << 20) + 4096 * (round % 7), 3 << 20, 2 << 20 + 4096 * (round % 5)]
+            var held: [PooledBuffer] = []
+            for size in sizes {
+                if let b = pool.take(size) { held.append(b) }
+                #expect(pool.resident <= pool.capacity)
+            }
+            held.removeAll()
+            #expect(pool.used == 0 && pool.resident <= pool.capacity)
+        }
+        // A kept buffer of the same size is reused, not allocated again.
+        var a = pool.take(1 << 20)
+        let address = try #require(a).memory.baseAddress
+        a = nil
+        let b = try #require(pool.take(1 << 20))
+        #expect(b.memory.baseAddress == address)
+    }
+
     @Test func aWriterIsWokenByMemoryGivenBack() async throws {
         let pool = BufferPool(capacity: 3 << 20)
         var held: [PooledBuffer] = [try #require(pool.take(2 << 20))]

@@ -12,7 +12,7 @@ install_deps() {
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     if ! python3 -c "import oss2, alibabacloud_oss_v2, pytest, numpy, cryptography, yaml" >/dev/null 2>&1; then
-        echo "== installing Python packages: oss2 alibabacloud-oss-v2 pytest numpy cryptography"
+        echo "== installing Python packages: oss2 alibabacloud-oss-v2 pytest numpy cryptography pyyaml"
         python3 -m pip install -q oss2 alibabacloud-oss-v2 pytest numpy cryptography pyyaml
     fi
     install_connector

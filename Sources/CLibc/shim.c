@@ -1,0 +1,7 @@
+#include "CLibc.h"
+#include <malloc.h>
+
+int CLibc_return_large_blocks(void) {
+    // Setting M_MMAP_THRESHOLD explicitly also turns off its dynamic adjustment.
+    return mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
