@@ -306,5 +306,5 @@ def test_old_incomplete_uploads_are_logged_at_mount_with_the_command_that_remove
     r = subprocess.run([str(OSSMOUNT)] + args[1:] + ["-o", "region=cn-hangzhou"], env=env.credentials_env(),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and young in r.stdout, r.stderr
-    remaining = [u.key for u in oss2.ObjectUploadIterator(env.bucket, "")]
+    remaining = [u.key for u in oss2.MultipartUploadIterator(env.bucket)]
     assert "stale/ckpt.bin" not in remaining and "elsewhere/x.bin" in remaining, remaining
