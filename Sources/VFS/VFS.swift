@@ -287,12 +287,17 @@ public final class VFS: Sendable {
     /// The attributes when still fresh (no I/O needed), else nil.
     /// A file open for writing here is answered from memory whatever `attr_timeout` says:
     /// this mount has it as it is (its size may not be on OSS yet).
+    /// Attributes from a listing (default mode and owner) are fresh enough while the file
+    /// is open here: the GETATTR that follows a read (the kernel marks atime stale) then
+    /// costs nothing, as an epoch over a dataset wants. Otherwise they send a HEAD, so an
+    /// exec's permission check sees the stored mode.
     public func cachedAttributes(_ ino: InodeNumber) -> (FileAttributes, timeout: Double)? {
-        let (node, writing): (Inode?, Bool) = state.withLock { s in
-            (s.table[ino], s.writers.values.contains { $0.ino == ino })
+        let (node, writing, open): (Inode?, Bool, Bool) = state.withLock { s in
+            (s.table[ino], s.writers.values.contains { $0.ino == ino }, s.files.values.contains { $0.ino == ino })
         }
         guard let node,
-            writing || node.kind == .directory || (!node.fromListing && clock.now() - node.validatedAt < config.attrTimeout)
+            writing || node.kind == .directory
+                || ((!node.fromListing || open) && clock.now() - node.validatedAt < config.attrTimeout)
         else { return nil }
         return (node.attributes, config.attrTimeout)
     }

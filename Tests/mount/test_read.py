@@ -1,6 +1,7 @@
 """The read side through a real FUSE mount: names, listing, contents, caching
 and consistency, read-only mounts, clean shutdown."""
 import errno
+import collections
 import os
 import random
 import signal
@@ -95,6 +96,32 @@ def test_files_read_by_name_are_looked_up_from_a_listing(env):
             assert open(os.path.join(mnt, "d", f"f{i:05d}"), "rb").read() == b"%d" % i
         made = env.requests()[before:]
         assert len([r for r in made if r["op"] == "headObject" and r["key"].startswith("ahead/d/f")]) == 20
+
+
+def test_a_second_epoch_over_listed_files_sends_no_request(env):
+    """A data loader's epochs: files found by a listing, opened by name, read whole,
+    from several threads. The second epoch (page cache warm, within attr_timeout) opens,
+    stats and reads every file without one request, though each read marks the file's
+    atime stale in the kernel and Python's open() asks for its attributes."""
+    from concurrent.futures import ThreadPoolExecutor
+    samples = {f"s{i:04d}.bin": os.urandom(100 + i) for i in range(600)}
+    put_all(env.bucket, [(f"epochs/train/{name}", data) for name, data in samples.items()])
+    with env.mounted("epochs/") as mnt:
+        names = sorted(os.listdir(os.path.join(mnt, "train")))
+        assert names == sorted(samples)
+
+        def epoch():
+            def load(name):
+                with open(os.path.join(mnt, "train", name), "rb") as f:
+                    assert os.fstat(f.fileno()).st_size == len(samples[name])
+                    return f.read() == samples[name]
+            with ThreadPoolExecutor(8) as pool:
+                assert all(pool.map(load, names[::-1]))
+        epoch()
+        before = len(env.requests())
+        epoch()
+        made = env.requests()[before:]
+        assert made == [], f"{len(made)} requests in epoch 2: {collections.Counter(r['op'] for r in made)}"
 
 
 def test_a_listed_executable_keeps_its_mode_from_metadata(env):
