@@ -43,6 +43,10 @@ let package = Package(
                            .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(name: "ObjectStore", swiftSettings: strict),
+        .target(
+            name: "DataCache",
+            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
         .target(
             name: "OSSClient",
@@ -55,7 +59,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "OSSMountCLI",
-            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo", "CLibc",
+            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo", "CLibc", "DataCache",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
@@ -101,6 +105,7 @@ let package = Package(
             dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
             swiftSettings: strict),
         .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
+        .testTarget(name: "DataCacheTests", dependencies: ["DataCache"], swiftSettings: strict),
         .testTarget(name: "OSSMountCLITests", dependencies: ["OSSMountCLI"], swiftSettings: strict),
         .testTarget(
             name: "OSSLocalServerTests",

@@ -101,6 +101,9 @@ public struct MountConfig: Sendable {
     public var logMaxSize = 64 << 20
     public var logMaxFiles = 8
     var logFormat = LogFormat.text
+    /// The local data cache: its directory (nil: none) and most bytes.
+    var cacheDir: String?
+    var cacheSize = 10 << 30
     /// At mount, incomplete uploads older than this are logged (nil: not looked for).
     var staleUploadsAge: Double? = 86400
     /// Where Prometheus metrics are served (port 0: not served).
@@ -172,6 +175,7 @@ public struct MountConfig: Sendable {
             ("insecure", flag(insecure)), ("ca_bundle", caBundle ?? "system"),
             ("log_level", logLevel), ("log_file", logFile ?? "-"), ("log_max_size", "\(logMaxSize)"),
             ("log_max_files", "\(logMaxFiles)"), ("log_format", logFormat.rawValue),
+            ("cache_dir", cacheDir ?? "-"), ("cache_size", "\(cacheSize)"),
             ("stale_uploads_age", staleUploadsAge.map(UploadsCommand.ageText) ?? "off"), ("mime", mimeTypesFile),
             ("metrics_addr", "\(metricsAddress)" + (metricsAddress.port == 0 ? " (off)" : "")),
             ("credentials", credentialSource()),
@@ -360,6 +364,10 @@ public struct MountConfig: Sendable {
         case "log_file": logFile = try Self.string(name, value)
         case "log_max_size": logMaxSize = value == "0" ? 0 : try Self.size(name, value)
         case "log_max_files": logMaxFiles = try clamped(name, value, 1...100) ?? logMaxFiles
+        case "cache_dir": cacheDir = try Self.string(name, value)
+        case "cache_size":
+            cacheSize = try Self.size(name, value)
+            guard cacheSize >= 64 << 20 else { throw CommandLineError("option cache_size must be at least 64M") }
         case "stale_uploads_age":
             let v = try Self.string(name, value)
             staleUploadsAge = v == "off" ? nil : try UploadsCommand.age(v, option: name)

@@ -5,6 +5,7 @@
 import BuildInfo
 import CLibc
 import CurlTransport
+import DataCache
 import Foundation
 import FuseKit
 import Logging
@@ -136,7 +137,15 @@ public enum OSSMount {
         case .failure(let e): return fail(e.description, fd: readyFD)
         }
         defer { transport.shutdown() }
-        let vfs = VFS(client: client, config: Mounter.vfsConfig(config), logger: logger, metrics: metrics.factory)
+        var vfsConfig = Mounter.vfsConfig(config)
+        if let dir = config.cacheDir {
+            do {
+                vfsConfig.chunkCache = try DiskChunkCache(directory: dir, capacity: Int64(config.cacheSize), logger: logger)
+            } catch {
+                return fail(error.description, fd: readyFD)
+            }
+        }
+        let vfs = VFS(client: client, config: vfsConfig, logger: logger, metrics: metrics.factory)
         var connection = FuseConnectionOptions()
         connection.readdirplus = config.readdirplus
         connection.maxThreads = UInt32(config.maxThreads)

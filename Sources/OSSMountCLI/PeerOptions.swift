@@ -136,8 +136,9 @@ enum PeerOptions {
         add(.ossfs2, .ignored("not supported: requests go to the endpoint directly"), "http_proxy", "bind_ips")
         add(.ossfs2, .ignored("test and debugging switches of ossfs 2.0"), "enable_photon_logs",
             "enable_test_signal_handler")
-        add(.ossfs1, .ignored("ossmount has no disk data cache yet"), "use_cache", "del_cache", "check_cache_dir_exist",
-            "direct_read_local_file_cache_size_mb")
+        add(.ossfs1, .same("cache_dir"), "use_cache")
+        add(.ossfs1, .ignored("cache_dir's blocks are checked and evicted by ossmount; it creates the directory"),
+            "del_cache", "check_cache_dir_exist", "direct_read_local_file_cache_size_mb")
         add(.ossfs1, .ignored("ossmount reads and lists this way always"), "direct_read", "readdir_optimize",
             "readdir_check_size", "direct_read_prefetch_limit", "direct_read_backward_chunks", "listobjectsv2",
             "complement_stat", "compat_dir", "notsup_compat_dir", "use_path_request_style", "nomixupload",

@@ -55,6 +55,7 @@ final class PrefetchingReader: Sendable {
     let pool: BufferPool
     let budget: PrefetchBudget
     let metrics: ReadMetrics
+    let cache: (any ChunkCache)?
 
     final class Chunk: Sendable {
         let buffer: PooledBuffer
@@ -74,9 +75,10 @@ final class PrefetchingReader: Sendable {
     private let state: Mutex<State>
 
     init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool,
-         budget: PrefetchBudget, metrics: ReadMetrics) {
+         budget: PrefetchBudget, metrics: ReadMetrics, cache: (any ChunkCache)? = nil) {
         self.client = client
         self.metrics = metrics
+        self.cache = etag == nil ? nil : cache
         self.key = key
         self.etag = etag
         self.pool = pool
@@ -93,7 +95,7 @@ final class PrefetchingReader: Sendable {
                 if let c = startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
-            guard !d.serveFrom.isEmpty else { return (nil, s.planner.fileSize) }
+            guard !d.serveFrom.isEmpty else { return (cachedChunks(offset: offset, size: size, &s), s.planner.fileSize) }
             let chunks = d.serveFrom.compactMap { s.chunks[$0] }
             return (chunks.count == d.serveFrom.count ? chunks : nil, s.planner.fileSize)
         }
@@ -126,8 +128,40 @@ final class PrefetchingReader: Sendable {
         return ReadData(pieces: pieces, owners: serve)
     }
 
-    /// Starts fetching chunk `i` into pool memory; nil when the pool is full or the
-    /// mount has as many prefetch GETs in flight as it allows.
+    /// With the local cache on, a read the plan would serve directly is served from
+    /// chunks instead when the cache holds every chunk it touches (they are loaded from
+    /// it), or when it is the file's first (a whole-file read starts there: its first
+    /// chunk must reach the cache too); else nil.
+    private func cachedChunks(offset: UInt64, size: Int, _ s: inout State) -> [Chunk]? {
+        guard let cache, let etag, offset < s.planner.fileSize, size > 0 else { return nil }
+        let chunkSize = s.planner.chunkSize
+        let end = min(s.planner.fileSize, offset + UInt64(size))
+        let needed = Array(Int(offset / chunkSize)...Int((end - 1) / chunkSize))
+        guard offset == 0 || needed.allSatisfy({ i in
+            s.chunks[i] != nil || cache.contains(chunkID(i, length: Int(s.planner.range(ofChunk: i).length), etag: etag))
+        }) else { return nil }
+        var served: [Chunk] = []
+        for i in needed {
+            if let c = s.chunks[i] {
+                served.append(c)
+            } else if let c = startFetch(i, &s) {
+                s.chunks[i] = c
+                served.append(c)
+            } else {
+                return nil
+            }
+        }
+        s.planner.adopt(needed)
+        return served
+    }
+
+    private func chunkID(_ i: Int, length: Int, etag: ETag) -> ChunkID {
+        ChunkID(key: key, etag: etag.value, index: i, length: length)
+    }
+
+    /// Starts fetching chunk `i` into pool memory (from the local cache when it has it);
+    /// nil when the pool is full or the mount has as many prefetch GETs in flight as it
+    /// allows. A chunk fetched from OSS is then kept in the cache.
     private func startFetch(_ i: Int, _ s: inout State) -> Chunk? {
         let (start, length) = s.planner.range(ofChunk: i)
         guard budget.take() else { return nil }
@@ -136,15 +170,31 @@ final class PrefetchingReader: Sendable {
             return nil
         }
         let whole = s.planner.chunkCount == 1
-        let client = self.client, key = self.key, etag = self.etag, budget = self.budget
+        let client = self.client, key = self.key, etag = self.etag, budget = self.budget, metrics = self.metrics
+        let cached = cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } }
         let task = Task {
             defer { budget.give() }
             let dest = MutableBytes(buffer.memory)
+            if let (cache, id) = cached {
+                if await cache.load(id, into: dest) {
+                    metrics.cacheHits.increment()
+                    return
+                }
+                metrics.cacheMisses.increment()
+            }
             // A file of one chunk is read whole, so its CRC-64 is checked too.
             let got = try await client.getObject(key, range: whole ? nil : ByteRange(offset: start, length: length),
                                                  ifMatch: etag, into: .buffer(dest))
             guard UInt64(got.bytesRead) == length else {
                 throw ObjectStoreError.invalidResponse("short chunk \(i) of \(key): \(got.bytesRead) of \(length)")
+            }
+            if let (cache, id) = cached {
+                // Written to disk after the chunk is served; the buffer stays the pool's
+                // until then.
+                Task {
+                    await cache.store(id, from: UploadBody(borrowing: UnsafeRawBufferPointer(buffer.memory)))
+                    withExtendedLifetime(buffer) {}
+                }
             }
         }
         return Chunk(buffer: buffer, length: Int(length), fetch: task)

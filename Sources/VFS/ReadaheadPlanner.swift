@@ -79,6 +79,9 @@ struct ReadaheadPlanner: Sendable {
         window = max(1, window / 2)
     }
 
+    /// Chunks fetched though the plan served the read directly (the local cache has them).
+    mutating func adopt(_ chunks: [Int]) { resident.formUnion(chunks) }
+
     /// A fetch failed; the chunk must be fetched again if wanted.
     mutating func dropped(_ chunk: Int) { resident.remove(chunk) }
 }

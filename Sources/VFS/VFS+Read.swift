@@ -71,7 +71,7 @@ extension VFS {
         let size = size ?? node.attributes.size
         let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: size,
                                        chunkSize: config.prefetchChunkSize, maxWindow: config.prefetchConcurrency,
-                                       pool: pool, budget: prefetchBudget, metrics: readMetrics)
+                                       pool: pool, budget: prefetchBudget, metrics: readMetrics, cache: config.chunkCache)
         let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: size, reader: reader, local: local)
         return state.withLock { s in
             let h = s.nextHandle

@@ -20,13 +20,18 @@ public struct VFSStatistics: Sendable {
 }
 
 /// Reads served from prefetched chunks (hits) or by a GET of their own (misses).
+/// Chunks loaded from the local data cache (hits), or fetched with it on (misses).
 struct ReadMetrics: Sendable {
     let prefetchHits: Counter
     let prefetchMisses: Counter
+    let cacheHits: Counter
+    let cacheMisses: Counter
 
     init(factory: any MetricsFactory) {
         prefetchHits = Counter(label: "ossmount_prefetch_hits_total", factory: factory)
         prefetchMisses = Counter(label: "ossmount_prefetch_misses_total", factory: factory)
+        cacheHits = Counter(label: "ossmount_cache_hits_total", factory: factory)
+        cacheMisses = Counter(label: "ossmount_cache_misses_total", factory: factory)
     }
 }
 

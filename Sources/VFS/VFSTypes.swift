@@ -79,6 +79,8 @@ public struct VFSConfig: Sendable {
     /// Prefetch chunk size: one ranged GET each. 8 MiB amortizes a request's latency
     /// on OSS (tens of ms) against a transfer of tens of ms at ~1 Gbit/s per stream.
     public var prefetchChunkSize = 8 << 20
+    /// The local data cache (`cache_dir`), when there is one.
+    public var chunkCache: (any ChunkCache)?
     /// Most chunks one reader fetches ahead (and so GETs in flight per file).
     public var prefetchConcurrency = 8
     /// Most prefetch GETs in flight for the whole mount (ossfs 2.0's

@@ -1,0 +1,279 @@
+// `cache_dir`: chunks of objects kept on local disk, least recently used evicted
+// within `cache_size`. One file per chunk, `blocks/XX/NAME` (NAME from SHA-256 of
+// key, ETag, index and length), holding a header (magic, length, CRC-64 of the
+// bytes, the chunk's identity) and the bytes. A block is written to `tmp/` and
+// renamed into place, so a crash leaves either no block or a whole one; every
+// load checks the identity and the CRC-64, and a block that fails is deleted and
+// fetched again, never served. Space is reserved (evicting first) before a block
+// is written, so the files never add up to more than `cache_size`. A full disk
+// turns the cache off for writes, with one warning; reads go on uncached. The
+// blocks stay across remounts (the index is rebuilt from the files at start); a
+// lock file keeps a second mount out of the same directory. File I/O runs on a
+// Dispatch queue of its own, never on the cooperative pool.
+import Dispatch
+import Foundation
+import Logging
+import ObjectStore
+import OSSCrypto
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct CacheSetupError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+public final class DiskChunkCache: ChunkCache {
+    public let directory: String
+    public let capacity: Int64
+    let logger: Logger
+    private let lockFD: Int32
+    private let io = DispatchQueue(label: "ossmount.cache", qos: .userInitiated, attributes: .concurrent)
+
+    static let magic = Array("OSSMCCH1".utf8)
+    static let headerSize = 8 + 8 + 8 + 4
+
+    private struct Entry {
+        var bytes: Int64
+        var lastUse: UInt64
+    }
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var total: Int64 = 0
+        /// Bytes of evicted blocks not unlinked yet: still on disk, so still counted.
+        var dying: Int64 = 0
+        var tick: UInt64 = 0
+        /// Writes stopped (the disk is full or failing); loads go on.
+        var writesOff = false
+    }
+    private let state = Mutex(State())
+
+    /// Opens (creating) the directory, takes its lock and indexes the blocks already there.
+    public init(directory: String, capacity: Int64, logger: Logger) throws(CacheSetupError) {
+        self.directory = directory
+        self.capacity = capacity
+        self.logger = logger
+        let fm = FileManager.default
+        do {
+            for sub in ["blocks", "tmp"] {
+                try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
+            }
+        } catch {
+            throw CacheSetupError(description: "cannot use cache_dir \(directory): \(Self.reason(error)); pass a writable directory")
+        }
+        let fd = open("\(directory)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CacheSetupError(description: "cannot use cache_dir \(directory): \(String(cString: strerror(errno))); pass a writable directory")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw CacheSetupError(description: "cache_dir \(directory) is in use by another mount: give each mount its own")
+        }
+        lockFD = fd
+        // Leftovers of writes a crash interrupted.
+        for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/tmp")) ?? [] { unlink("\(directory)/tmp/\(name)") }
+        var found: [(String, Int64, Double)] = []
+        for sub in (try? fm.contentsOfDirectory(atPath: "\(directory)/blocks")) ?? [] {
+            for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/blocks/\(sub)")) ?? [] {
+                var st = stat()
+                guard stat("\(directory)/blocks/\(sub)/\(name)", &st) == 0 else { continue }
+                found.append((name, Self.onDisk(Int64(st.st_size)), Double(st.st_atim.tv_sec)))
+            }
+        }
+        // Oldest first, so their ticks are the lowest.
+        found.sort { $0.2 < $1.2 }
+        var excess: [(String, Int64)] = []
+        state.withLock { s in
+            for (name, bytes, _) in found {
+                s.tick += 1
+                s.entries[name] = Entry(bytes: bytes, lastUse: s.tick)
+                s.total += bytes
+            }
+            excess = Self.evict(&s, toFit: 0, capacity: capacity)
+            s.dying = 0
+        }
+        for (name, _) in excess { unlink(path(name)) }
+    }
+
+    deinit { close(lockFD) }
+
+    /// Bytes the cache's blocks take now, by its own count.
+    public var used: Int64 { state.withLock { $0.total } }
+
+    // MARK: ChunkCache
+
+    public func contains(_ id: ChunkID) -> Bool {
+        let name = Self.name(id)
+        return state.withLock { $0.entries[name] != nil }
+    }
+
+    public func load(_ id: ChunkID, into: MutableBytes) async -> Bool {
+        let name = Self.name(id)
+        guard state.withLock({ s -> Bool in
+            guard s.entries[name] != nil else { return false }
+            s.tick += 1
+            s.entries[name]!.lastUse = s.tick
+            return true
+        }) else { return false }
+        let result = await onIOQueue { self.read(name: name, id: id, into: into) }
+        switch result {
+        case .hit: return true
+        case .missing: return false
+        case .damaged(let why):
+            logger.warning("cache block damaged; dropped and fetched again",
+                           metadata: ["key": "\(id.key)", "chunk": "\(id.index)", "why": "\(why)"])
+            drop(name)
+            return false
+        }
+    }
+
+    public func store(_ id: ChunkID, from bytes: UploadBody) async {
+        guard bytes.count == id.length else { return }
+        let name = Self.name(id)
+        let size = Self.onDisk(Int64(Self.headerSize + Self.identity(id).count + id.length))
+        guard size <= capacity else { return }
+        let (evicted, admitted) = state.withLock { s -> ([(String, Int64)], Bool) in
+            guard !s.writesOff, s.entries[name] == nil else { return ([], false) }
+            let others = s.dying
+            let gone = Self.evict(&s, toFit: size, capacity: capacity)
+            // Blocks evicted by other stores and not unlinked yet may leave no room now.
+            guard s.total + others + size <= capacity else { return (gone, false) }
+            s.tick += 1
+            s.entries[name] = Entry(bytes: size, lastUse: s.tick)
+            s.total += size
+            return (gone, true)
+        }
+        if evicted.isEmpty && !admitted { return }
+        let failure = await onIOQueue { () -> Int32? in
+            for (old, bytes) in evicted {
+                unlink(self.path(old))
+                self.state.withLock { $0.dying -= bytes }
+            }
+            return admitted ? self.write(name: name, id: id, bytes: bytes) : nil
+        }
+        guard let failure else { return }
+        drop(name)
+        if failure == ENOSPC || failure == EDQUOT || failure == EROFS || failure == EIO {
+            let first = state.withLock { s -> Bool in
+                defer { s.writesOff = true }
+                return !s.writesOff
+            }
+            if first {
+                logger.warning("cache_dir cannot take more blocks; reads go on without caching new ones",
+                               metadata: ["cache_dir": "\(directory)", "error": "\(String(cString: strerror(failure)))"])
+            }
+        }
+    }
+
+    // MARK: blocks on disk
+
+    private enum ReadResult { case hit, missing, damaged(String) }
+
+    private func read(name: String, id: ChunkID, into: MutableBytes) -> ReadResult {
+        let fd = open(path(name), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .missing }  // being written, or evicted meanwhile
+        defer { close(fd) }
+        let identity = Self.identity(id)
+        var header = [UInt8](repeating: 0, count: Self.headerSize + identity.count)
+        let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard got == header.count else { return .damaged("short header") }
+        guard Array(header[0..<8]) == Self.magic else { return .damaged("not a block") }
+        let length = Self.uint64(header, at: 8), crc = Self.uint64(header, at: 16)
+        let idLength = Int(header[24]) | Int(header[25]) << 8 | Int(header[26]) << 16 | Int(header[27]) << 24
+        guard idLength == identity.count, Array(header[Self.headerSize...]) == identity, length == UInt64(id.length),
+            into.pointer.count >= id.length
+        else { return .damaged("another chunk's block") }
+        // Safety: `into` is the caller's buffer of at least id.length bytes, alive and
+        // untouched by anyone else until load returns (MutableBytes' contract).
+        let target = UnsafeMutableRawBufferPointer(rebasing: into.pointer[0..<id.length])
+        var done = 0
+        while done < id.length {
+            let n = pread(fd, target.baseAddress! + done, id.length - done, off_t(header.count + done))
+            if n <= 0 { return .damaged("short block") }
+            done += n
+        }
+        guard CRC64.checksum(UnsafeRawBufferPointer(target)) == crc else { return .damaged("CRC-64 mismatch") }
+        return .hit
+    }
+
+    /// Writes the block to tmp/ and renames it into place; the errno of a failure.
+    private func write(name: String, id: ChunkID, bytes: UploadBody) -> Int32? {
+        let identity = Self.identity(id)
+        var header = Self.magic
+        let crc = bytes.withUnsafeBytes { CRC64.checksum($0) }
+        for v in [UInt64(id.length), crc] { for i in 0..<8 { header.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+        for i in 0..<4 { header.append(UInt8(truncatingIfNeeded: identity.count >> (8 * i))) }
+        header += identity
+        let tmp = "\(directory)/tmp/\(name).\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return errno }
+        var failure: Int32?
+        func put(_ p: UnsafeRawBufferPointer, at offset: Int) {
+            var done = 0
+            while done < p.count && failure == nil {
+                let n = pwrite(fd, p.baseAddress! + done, p.count - done, off_t(offset + done))
+                if n < 0 { failure = errno } else { done += n }
+            }
+        }
+        header.withUnsafeBytes { put($0, at: 0) }
+        bytes.withUnsafeBytes { put($0, at: header.count) }
+        if close(fd) != 0 && failure == nil { failure = errno }
+        let dir = "\(directory)/blocks/\(name.prefix(2))"
+        if failure == nil && mkdir(dir, 0o700) != 0 && errno != EEXIST { failure = errno }
+        if failure == nil && rename(tmp, path(name)) != 0 { failure = errno }
+        if failure != nil { unlink(tmp) }
+        return failure
+    }
+
+    private func drop(_ name: String) {
+        let known = state.withLock { s -> Bool in
+            guard let e = s.entries.removeValue(forKey: name) else { return false }
+            s.total -= e.bytes
+            return true
+        }
+        if known { unlink(path(name)) }
+    }
+
+    private func path(_ name: String) -> String { "\(directory)/blocks/\(name.prefix(2))/\(name)" }
+
+    /// Removes least recently used entries until `size` more bytes fit beside the blocks
+    /// others evicted and have not unlinked yet (these count as `dying` until the caller
+    /// unlinks them); their names and sizes.
+    private static func evict(_ s: inout State, toFit size: Int64, capacity: Int64) -> [(String, Int64)] {
+        var gone: [(String, Int64)] = []
+        let others = s.dying  // evicted by others, still on disk
+        while s.total + others + size > capacity,
+            let (name, entry) = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse })
+        {
+            s.entries[name] = nil
+            s.total -= entry.bytes
+            s.dying += entry.bytes
+            gone.append((name, entry.bytes))
+        }
+        return gone
+    }
+
+    private func onIOQueue<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in io.async { c.resume(returning: body()) } }
+    }
+
+    static func identity(_ id: ChunkID) -> [UInt8] {
+        Array("\(id.key)\u{0}\(id.etag)\u{0}\(id.index)\u{0}\(id.length)".utf8)
+    }
+
+    static func name(_ id: ChunkID) -> String {
+        Digest.sha256(identity(id)).prefix(20).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Bytes a file of `size` takes on disk (whole 4 KiB blocks).
+    static func onDisk(_ size: Int64) -> Int64 { (size + 4095) / 4096 * 4096 }
+
+    static func uint64(_ b: [UInt8], at i: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[i + $1]) << (8 * UInt64($1)) }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    }
+}
