@@ -123,6 +123,16 @@ class Node:
             return r.read().decode()
 
 
+def example(cluster, name):
+    """The example's pod spec, its ossmount container, a node for it and the container's environment."""
+    base, server, _, bin_dir = cluster
+    docs = documents(name)
+    spec = pod_spec(docs)
+    container = ossmount_container(spec)
+    node = Node(base, server, bin_dir)
+    return spec, container, node, node.environment(container, docs)
+
+
 def shutdown_timeout(argv_text):
     for option in argv_text.split("-o ")[-1].split(",") if "-o " in argv_text else []:
         if option.startswith("shutdown_timeout="):
@@ -147,12 +157,8 @@ def test_the_examples_have_what_a_fuse_container_needs():
 
 
 def test_the_sidecar_serves_the_trainer_and_stores_an_open_checkpoint_at_sigterm(cluster):
-    base, server, bucket, bin_dir = cluster
-    docs = documents("sidecar.yaml")
-    spec = pod_spec(docs)
-    container = ossmount_container(spec)
-    node = Node(base, server, bin_dir)
-    env = node.environment(container, docs)
+    bucket = cluster[2]
+    spec, container, node, env = example(cluster, "sidecar.yaml")
     assert not node.probe(container, env)  # not ready before the mount answers
     bucket.put_object("train-run-1/data/shard-0.bin", b"samples" * 1000)
     proc = node.start(container, env)
@@ -181,12 +187,8 @@ def test_the_sidecar_serves_the_trainer_and_stores_an_open_checkpoint_at_sigterm
 
 
 def test_the_daemonset_mounts_with_rrsa_and_again_over_a_killed_pods_mount(cluster):
-    base, server, bucket, bin_dir = cluster
-    docs = documents("daemonset.yaml")
-    spec = pod_spec(docs)
-    container = ossmount_container(spec)
-    node = Node(base, server, bin_dir)
-    env = node.environment(container, docs)
+    bucket = cluster[2]
+    spec, container, node, env = example(cluster, "daemonset.yaml")
     assert "OSS_ACCESS_KEY_ID" not in env and env["ALIBABA_CLOUD_OIDC_TOKEN_FILE"] == node.token
     data = os.urandom(3 << 20)
     bucket.put_object("datasets/imagenet/part-0.tar", data)
