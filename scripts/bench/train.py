@@ -2,7 +2,7 @@
 
 One osslocal (in memory, signed, loopback) holds SAMPLES x 100 KiB objects. A torch
 DataLoader (batch 64, shuffled, every sample's CRC-32 checked) reads them through an
-ossmount mount, epochs 1-3 (the page cache warm from epoch 2) and one more after a
+ossmount mount (listed first on each new mount, as a Dataset does), epochs 1-3 (the page cache warm from epoch 2) and one more after a
 remount with the page cache dropped, with and without `cache_dir`; beside it the OSS
 Connector for AI/ML's OssMapDataset reads the same objects in-process (epochs 1-2).
 Then torch.save/torch.load of a 1 GiB state dict through the mount against
@@ -126,6 +126,13 @@ def as_list(batch):
     return batch
 
 
+def listed(root, names):
+    """What a Dataset does when it is built (the connector's from_prefix lists too): the
+    directory is listed, untimed, on each new mount."""
+    found = set(os.listdir(os.path.join(root, "train")))
+    assert found == {n.split("/", 1)[1] for n in names}
+
+
 def epoch(root, names, crcs, workers):
     import torch
     loader = torch.utils.data.DataLoader(Samples(root, names, crcs), batch_size=64, shuffle=True, num_workers=workers,
@@ -235,17 +242,20 @@ def one_run(args, server, base, names, crcs, crcs_path):
     for workers in args.workers:
         w = f"w{workers}"
         m = Mount(args.ossmount, server, base)
+        listed(m.mnt, names)
         for e in (1, 2, 3):
             r[f"{w}.mount.epoch{e}"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
         m.unmount()
         drop_caches()
         m = Mount(args.ossmount, server, base)
+        listed(m.mnt, names)
         r[f"{w}.mount.remount"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
         r[f"{w}.mount.peak_rss_mib"] = peak_rss_mib(m.pid)
         m.unmount()
 
         cache = tempfile.mkdtemp(prefix="train-cache-", dir=args.cache_parent)
         m = Mount(args.ossmount, server, base, f"cache_dir={cache},cache_size=4G")
+        listed(m.mnt, names)
         r[f"{w}.cache.epoch1"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
         # Blocks are written after they are served: let the last ones land.
         expected = len(names) * SAMPLE_SIZE
@@ -255,6 +265,7 @@ def one_run(args, server, base, names, crcs, crcs_path):
         m.unmount()
         drop_caches()
         m = Mount(args.ossmount, server, base, f"cache_dir={cache},cache_size=4G")
+        listed(m.mnt, names)
         r[f"{w}.cache.remount"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
         r[f"{w}.cache.peak_rss_mib"] = peak_rss_mib(m.pid)
         m.unmount()
