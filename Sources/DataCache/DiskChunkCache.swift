@@ -37,6 +37,9 @@ public final class DiskChunkCache: ChunkCache {
     private struct Entry {
         var bytes: Int64
         var lastUse: UInt64
+        /// Being written: not on disk under its name yet, so it cannot be evicted (an
+        /// unlink now would miss it, and the rename after would leave it uncounted).
+        var writing = false
     }
     private struct State {
         var entries: [String: Entry] = [:]
@@ -140,7 +143,7 @@ public final class DiskChunkCache: ChunkCache {
             // Blocks evicted by other stores and not unlinked yet may leave no room now.
             guard s.total + others + size <= capacity else { return (gone, false) }
             s.tick += 1
-            s.entries[name] = Entry(bytes: size, lastUse: s.tick)
+            s.entries[name] = Entry(bytes: size, lastUse: s.tick, writing: true)
             s.total += size
             return (gone, true)
         }
@@ -152,7 +155,10 @@ public final class DiskChunkCache: ChunkCache {
             }
             return admitted ? self.write(name: name, id: id, bytes: bytes) : nil
         }
-        guard let failure else { return }
+        guard let failure else {
+            state.withLock { $0.entries[name]?.writing = false }
+            return
+        }
         drop(name)
         if failure == ENOSPC || failure == EDQUOT || failure == EROFS || failure == EIO {
             let first = state.withLock { s -> Bool in
@@ -226,13 +232,17 @@ public final class DiskChunkCache: ChunkCache {
         return failure
     }
 
+    /// Forgets a block and deletes its file; its bytes count until the file is gone.
     private func drop(_ name: String) {
-        let known = state.withLock { s -> Bool in
-            guard let e = s.entries.removeValue(forKey: name) else { return false }
+        let bytes = state.withLock { s -> Int64? in
+            guard let e = s.entries.removeValue(forKey: name) else { return nil }
             s.total -= e.bytes
-            return true
+            s.dying += e.bytes
+            return e.bytes
         }
-        if known { unlink(path(name)) }
+        guard let bytes else { return }
+        unlink(path(name))
+        state.withLock { $0.dying -= bytes }
     }
 
     private func path(_ name: String) -> String { "\(directory)/blocks/\(name.prefix(2))/\(name)" }
@@ -244,7 +254,7 @@ public final class DiskChunkCache: ChunkCache {
         var gone: [(String, Int64)] = []
         let others = s.dying  // evicted by others, still on disk
         while s.total + others + size > capacity,
-            let (name, entry) = s.entries.min(by: { $0.value.lastUse < $1.value.lastUse })
+            let (name, entry) = s.entries.lazy.filter({ !$0.value.writing }).min(by: { $0.value.lastUse < $1.value.lastUse })
         {
             s.entries[name] = nil
             s.total -= entry.bytes

@@ -101,9 +101,11 @@ private func filesSize(_ dir: String) -> Int64 {
                 #expect(cache.used <= capacity && filesSize(dir + "/blocks") <= capacity)
                 // Many writers at once: still within the size, on disk too.
                 await withTaskGroup(of: Void.self) { group in
-                    for i in 10..<40 { group.addTask { await store(cache, chunk(i).0, chunk(i).1) } }
+                    for i in 10..<210 { group.addTask { await store(cache, chunk(i).0, chunk(i).1) } }
                 }
                 #expect(cache.used <= capacity && filesSize(dir) <= capacity)
+                // No block on disk that the index does not count (a write evicted meanwhile).
+                #expect(filesSize(dir + "/blocks") <= cache.used)
             }
             // Reopened smaller, the oldest go.
             let reopened = try DiskChunkCache(directory: dir, capacity: 2 * (68 << 10), logger: logger)

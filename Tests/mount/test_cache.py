@@ -102,17 +102,33 @@ def test_a_damaged_block_is_fetched_again_and_a_replaced_object_never_served(env
         assert sum("cache block damaged" in line and "key=cache-damage/a.bin" in line for line in f) == 1
 
 
-def test_cache_size_holds_on_disk_while_four_readers_run(env, cache_dir):
+@contextlib.contextmanager
+def tmpfs(env, size):
+    """A file system of its own (its used blocks are what the cache takes, read at once)."""
+    d = tempfile.mkdtemp(prefix="cache-tmpfs-", dir=env.base)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", d], check=True)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", d], check=False)
+
+
+def used_bytes(path):
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_cache_size_holds_on_disk_while_four_readers_run(env):
     files = {f"r{i}.bin": os.urandom(40 << 20) for i in range(4)}
     for name, data in files.items():
         env.bucket.put_object("cache-size/" + name, data)
     limit = 64 << 20
-    with env.mounted("cache-size/", f"cache_dir={cache_dir},cache_size=64M") as mnt:
+    with tmpfs(env, "256m") as cache_dir, env.mounted("cache-size/", f"cache_dir={cache_dir},cache_size=64M") as mnt:
         peak, done = [0], threading.Event()
 
-        def watch():
+        def watch():  # statvfs: one look at the whole file system, blocks being written included
             while not done.is_set():
-                peak[0] = max(peak[0], cache_bytes(cache_dir))
+                peak[0] = max(peak[0], used_bytes(cache_dir))
         watcher = threading.Thread(target=watch)
         watcher.start()
         results = {}
@@ -130,9 +146,7 @@ def test_cache_size_holds_on_disk_while_four_readers_run(env, cache_dir):
 
 
 def test_a_full_cache_disk_degrades_to_uncached_reads_with_one_warning(env):
-    small = tempfile.mkdtemp(prefix="cache-tmpfs-", dir=env.base)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", small], check=True)
-    try:
+    with tmpfs(env, "12m") as small:
         files = {f"f{i}.bin": os.urandom(10 << 20) for i in range(3)}
         for name, data in files.items():
             env.bucket.put_object("cache-full/" + name, data)
@@ -144,8 +158,6 @@ def test_a_full_cache_disk_degrades_to_uncached_reads_with_one_warning(env):
         with open(log) as f:
             warnings = [line for line in f if "cache_dir cannot take more blocks" in line]
         assert len(warnings) == 1 and "No space left on device" in warnings[0]
-    finally:
-        subprocess.run(["umount", "-l", small], check=False)
 
 
 def test_a_cache_dir_in_use_by_another_mount_is_refused(env, cache_dir):
