@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def connector_server():
     with host_entry(f"{BUCKET}.localhost"):
         yield {"server": server, "bucket": bucket, "base": base, "log": log, "endpoint": f"http://localhost:{port}"}
     server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def run_connector(env, body):
