@@ -273,7 +273,7 @@ public final class DiskChunkCache: ChunkCache {
     }
 
     static func name(_ id: ChunkID) -> String {
-        Digest.sha256(identity(id)).prefix(20).map { String(format: "%02x", $0) }.joined()
+        Hex.lower(Digest.sha256(identity(id)).prefix(20))
     }
 
     /// Bytes a file of `size` takes on disk (whole 4 KiB blocks).

@@ -18,12 +18,10 @@ final class RequestLog: Sendable {
         handle = Mutex(h)
     }
 
-    static func json(_ s: String) -> String { JSONString.quoted(s) }
-
     func record(method: String, op: String, bucket: String?, key: String, query: String, status: Int, bytes: Int64,
                 milliseconds: Double) {
-        let line = "{\"method\":\(Self.json(method)),\"op\":\(Self.json(op)),\"bucket\":\(Self.json(bucket ?? "")),"
-            + "\"key\":\(Self.json(key)),\"query\":\(Self.json(query)),\"status\":\(status),\"bytes\":\(bytes),"
+        let line = "{\"method\":\(JSONString.quoted(method)),\"op\":\(JSONString.quoted(op)),\"bucket\":\(JSONString.quoted(bucket ?? "")),"
+            + "\"key\":\(JSONString.quoted(key)),\"query\":\(JSONString.quoted(query)),\"status\":\(status),\"bytes\":\(bytes),"
             + "\"ms\":\(String(format: "%.3f", milliseconds))}\n"
         handle.withLock { $0?.write(Data(line.utf8)) }
     }

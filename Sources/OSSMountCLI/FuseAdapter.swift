@@ -52,8 +52,9 @@ struct FuseAdapter: FuseFilesystem {
         case .success(let value):
             return value
         case .failure(let error):
-            metrics.failed(String(op.prefix { $0 != "(" }), errno: error.errno)
-            log(error, op: op, subject: subject, cause: record.error)
+            let name = String(op.prefix { $0 != "(" })  // "lookup(parent:name:)" → "lookup"
+            metrics.failed(name, errno: error.errno)
+            log(error, op: name, subject: subject, cause: record.error)
             throw FuseError(error.errno)
         }
     }
@@ -65,7 +66,7 @@ struct FuseAdapter: FuseFilesystem {
         case .inode(let ino): vfs.key(of: ino) ?? "inode \(ino)"
         case .entry(let parent, let name): (vfs.key(of: parent) ?? "inode \(parent)/") + name
         }
-        var metadata: Logger.Metadata = ["op": "\(op.prefix { $0 != "(" })", "key": "\(key)",
+        var metadata: Logger.Metadata = ["op": "\(op)", "key": "\(key)",
                                          "errno": "\(errno) (\(String(cString: strerror(errno))))"]
         if let cause {
             metadata["error"] = "\(cause)"

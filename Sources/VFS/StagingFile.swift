@@ -36,14 +36,14 @@ struct LentBytes: @unchecked Sendable {
 /// Bytes held by all staging files, against `staging_max` (0: unlimited).
 final class StagingBudget: Sendable {
     let limit: UInt64
-    private let used_ = Mutex<UInt64>(0)
+    private let bytes = Mutex<UInt64>(0)
     init(limit: UInt64) { self.limit = limit }
 
-    var used: UInt64 { used_.withLock { $0 } }
+    var used: UInt64 { bytes.withLock { $0 } }
 
     /// Changes the bytes held by `delta`; false (and no change) when growth passes the limit.
     func adjust(by delta: Int64) -> Bool {
-        used_.withLock { u in
+        bytes.withLock { u in
             let new = Int64(u) + delta
             if delta > 0 && limit > 0 && UInt64(new) > limit { return false }
             u = UInt64(max(0, new))

@@ -19,8 +19,9 @@ public struct VFSStatistics: Sendable {
     public var inodes = 0
 }
 
-/// Reads served from prefetched chunks (hits) or by a GET of their own (misses).
-/// Chunks loaded from the local data cache (hits), or fetched with it on (misses).
+/// Reads served from prefetched chunks or by a GET of their own (prefetch hits and
+/// misses); chunks loaded from the local data cache or fetched with it on (cache hits
+/// and misses).
 struct ReadMetrics: Sendable {
     let prefetchHits: Counter
     let prefetchMisses: Counter

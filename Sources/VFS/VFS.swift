@@ -293,7 +293,10 @@ public final class VFS: Sendable {
     /// exec's permission check sees the stored mode.
     public func cachedAttributes(_ ino: InodeNumber) -> (FileAttributes, timeout: Double)? {
         let (node, writing, open): (Inode?, Bool, Bool) = state.withLock { s in
-            (s.table[ino], s.writers.values.contains { $0.ino == ino }, s.files.values.contains { $0.ino == ino })
+            let node = s.table[ino]
+            // Open handles are looked at only for listed files, the one case they decide.
+            return (node, s.writers.values.contains { $0.ino == ino },
+                    node?.fromListing == true && s.files.values.contains { $0.ino == ino })
         }
         guard let node,
             writing || node.kind == .directory
