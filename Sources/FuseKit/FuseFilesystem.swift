@@ -46,6 +46,8 @@ public protocol FuseFilesystem: Sendable {
     func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)
     func write(_ ino: UInt64, handle: UInt64, offset: Int64, data: [UInt8]) async throws(FuseError) -> Int
+    /// A write done at once from the kernel's buffer (no copy out, no Task), or nil to use `write`.
+    func immediateWrite(_ ino: UInt64, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer) -> Int?
     /// close(2) of a descriptor: its error is close's error.
     func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError)
     func fsync(_ ino: UInt64, handle: UInt64) async throws(FuseError)
@@ -73,6 +75,7 @@ extension FuseFilesystem {
                                  add: (FuseDirectoryEntry) -> Bool) -> Bool { false }
     public func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool { false }
     public func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? { nil }
+    public func immediateWrite(_ ino: UInt64, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer) -> Int? { nil }
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)
     { throw FuseError(EROFS) }

@@ -122,11 +122,19 @@ enum FuseOperations {
             }
         }
         ops.write = { req, ino, buf, size, off, fi in
-            // The kernel's buffer is valid only during this call: copy it out first.
-            let data = [UInt8](UnsafeRawBufferPointer(start: buf, count: size))
             let fh = fi!.pointee.fh
+            let context = FuseOperations.context(req)
+            // Safety: the kernel's buffer holds `size` bytes and is valid during this call only.
+            let bytes = UnsafeRawBufferPointer(start: buf, count: size)
+            if let n = context.filesystem.immediateWrite(ino, handle: fh, offset: Int64(off), data: bytes) {
+                FuseRequest(req!).written(n)
+                return
+            }
+            // Copied out first, into an array that is reused once the write is done.
+            let buffers = context.writeBuffers
+            let lease = buffers.filled(with: bytes)
             FuseOperations.serve(req) { r, fs throws(FuseError) in
-                r.written(try await fs.write(ino, handle: fh, offset: Int64(off), data: data))
+                r.written(try await fs.write(ino, handle: fh, offset: Int64(off), data: lease.bytes))
             }
         }
         ops.flush = { req, ino, fi in

@@ -19,6 +19,7 @@ final class FuseContext: @unchecked Sendable {
     // Safety: immutable after init; the filesystem is Sendable.
     let filesystem: FuseFilesystem
     let options: FuseConnectionOptions
+    let writeBuffers = WriteBuffers()
     init(filesystem: FuseFilesystem, options: FuseConnectionOptions) {
         self.filesystem = filesystem
         self.options = options

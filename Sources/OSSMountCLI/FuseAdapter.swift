@@ -167,6 +167,12 @@ struct FuseAdapter: FuseFilesystem {
         return written
     }
 
+    func immediateWrite(_ ino: UInt64, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer) -> Int? {
+        guard let written = vfs.writeWithoutIO(handle, offset: offset, bytes: data) else { return nil }
+        metrics.fuseWrittenBytes.increment(by: written)
+        return written
+    }
+
     func flush(_ ino: UInt64, handle: UInt64) async throws(FuseError) {
         try await run(.inode(ino)) { () async throws(VFSError) in try await vfs.flush(handle) }
     }

@@ -142,6 +142,32 @@ final class SequentialUpload: Sendable {
         return true
     }
 
+    /// Appends `bytes` at once, in the caller's thread, when they go at the end and fit in
+    /// the part buffer without filling it: no part starts and nothing waits. False when the
+    /// write must take `write` (another write or close is under way, a part would start,
+    /// there is no buffer and the pool has none to spare, or the upload ended).
+    func writeNow(offset: UInt64, bytes: UnsafeRawBufferPointer) -> Bool {
+        guard gate.tryEnter() else { return false }
+        defer { gate.leave() }
+        if state.withLock({ $0.buffer == nil && $0.failed == nil && !$0.retired && $0.completed == nil }) {
+            guard let b = pool.take(state.withLock { $0.planner.partSize }) else { return false }
+            state.withLock { $0.buffer = b }
+        }
+        let target = state.withLock { s -> UnsafeMutableRawBufferPointer? in
+            guard s.failed == nil, !s.retired, s.completed == nil, let b = s.buffer, offset == s.planner.written,
+                  s.fill + bytes.count < s.planner.partSize else { return nil }
+            _ = s.planner.write(offset: offset, count: bytes.count)  // one .buffer: the part is not full
+            s.dirty = true
+            defer { s.fill += bytes.count }
+            // Safety: fill + count < partSize == the buffer's size; the gate keeps the buffer
+            // from being sent until we leave.
+            return UnsafeMutableRawBufferPointer(rebasing: b.memory[s.fill..<(s.fill + bytes.count)])
+        }
+        guard let target else { return false }
+        target.copyMemory(from: bytes)
+        return true
+    }
+
     private func currentBuffer() async throws -> PooledBuffer {
         if let b = state.withLock({ $0.buffer }) { return b }
         let size = state.withLock { $0.planner.partSize }
@@ -423,16 +449,28 @@ final class AsyncGate: Sendable {
             }
             if go { c.resume() }
         }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                if s.waiters.isEmpty {
-                    s.busy = false
-                    return nil
-                }
-                return s.waiters.removeFirst()
-            }
-            next?.resume()
-        }
+        defer { leave() }
         return try await body()
+    }
+
+    /// Enters at once when nobody is inside (then `leave` must follow); false otherwise.
+    func tryEnter() -> Bool {
+        state.withLock { s in
+            if s.busy { return false }
+            s.busy = true
+            return true
+        }
+    }
+
+    /// Lets the next waiter in, or opens the gate.
+    func leave() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty {
+                s.busy = false
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
     }
 }

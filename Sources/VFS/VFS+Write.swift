@@ -284,6 +284,25 @@ extension VFS {
             }
             if !done { try await staged(w).write(offset: at, bytes: bytes) }
         }
+        grow(w)
+        return bytes.count
+    }
+
+    /// A write served in the caller's thread when it needs no I/O and no waiting: a
+    /// streamed file's bytes that fit in its part buffer (most writes of a large file).
+    /// nil: use `write`.
+    public func writeWithoutIO(_ handle: UInt64, offset: Int64, bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let w = state.withLock({ $0.writers[handle] }), w.gate.tryEnter() else { return nil }
+        defer { w.gate.leave() }
+        guard case .streaming(let u) = w.phase, u.writeNow(offset: UInt64(offset), bytes: bytes) else { return nil }
+        w.state.withLock { $0.writtenSinceClose = true }
+        touchFile(w.ino)
+        grow(w)
+        return bytes.count
+    }
+
+    /// The inode's size grows to what the handle has written.
+    private func grow(_ w: WriteHandle) {
         let size = w.size
         state.withLock { s in
             if var n = s.table[w.ino], n.attributes.size < size {
@@ -291,7 +310,6 @@ extension VFS {
                 s.table[w.ino] = n
             }
         }
-        return bytes.count
     }
 
     /// Close: the object becomes whole on OSS, or the error is returned.
