@@ -114,22 +114,24 @@ extension LocalService {
         case .none: break
         case .bytes(let buffer):
             buffer.withUnsafeReadableBytes { md5.update($0); crc.update($0) }
-        case .file(let handle, let offset, let length):
-            defer { try? handle.close() }
-            try handle.withUnsafeFileDescriptor { fd in
-                var chunk = [UInt8](repeating: 0, count: 1 << 20)
-                var pos = offset, end = offset + length
-                while pos < end {
-                    let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, Int(end - pos)), off_t(pos)) }
-                    guard n > 0 else { throw BlobError(description: "short read of blob \(blob)") }
-                    chunk.withUnsafeBytes { p in
-                        let piece = UnsafeRawBufferPointer(rebasing: p[0..<n])
-                        md5.update(piece)
-                        crc.update(piece)
+        case .files(let ranges):
+            defer { for r in ranges { try? r.handle.close() } }
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            for r in ranges {
+                try r.handle.withUnsafeFileDescriptor { fd in
+                    var pos = r.offset
+                    let end = r.offset + r.length
+                    while pos < end {
+                        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, Int(end - pos)), off_t(pos)) }
+                        guard n > 0 else { throw BlobError(description: "short read of blob \(blob)") }
+                        chunk.withUnsafeBytes { p in
+                            let piece = UnsafeRawBufferPointer(rebasing: p[0..<n])
+                            md5.update(piece)
+                            crc.update(piece)
+                        }
+                        pos += Int64(n)
                     }
-                    pos += Int64(n)
                 }
-                end = pos
             }
         }
         return (md5.finalize(), crc.value)

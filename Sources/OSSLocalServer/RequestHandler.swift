@@ -239,24 +239,24 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .bytes(var buffer) where sendBody:
             if truncate { buffer = buffer.getSlice(at: buffer.readerIndex, length: buffer.readableBytes / 2) ?? buffer }
             ctx.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .file(let handle, let offset, let length) where sendBody && secure:
-            // TLS encrypts in user space: no sendfile. Chunks are read on the thread pool
-            // and written one after another, each when the previous one was flushed.
-            let end = truncate ? offset + length / 2 : offset + length
-            let loopCtx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)
-            sendChunks(loopCtx, handle, from: offset, to: end) { [self] ok in
-                try? handle.close()
-                finishResponse(loopCtx.value, cut: truncate || !ok)
+        case .files(let all) where sendBody:
+            let ranges = truncate ? FileRange.prefix(all, r.length / 2) : all
+            if secure {
+                // TLS encrypts in user space: no sendfile. Chunks are read on the thread pool
+                // and written one after another, each when the previous one was flushed.
+                let loopCtx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)
+                sendChunks(loopCtx, ranges[...]) { [self] ok in finishResponse(loopCtx.value, cut: truncate || !ok) }
+                return
             }
-            return
-        case .file(let handle, let offset, let length) where sendBody:
-            let end = truncate ? offset + length / 2 : offset + length
-            let region = FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(end))
-            let done = ctx.eventLoop.makePromise(of: Void.self)
-            done.futureResult.whenComplete { _ in try? handle.close() }
-            ctx.write(wrapOutboundOut(.body(.fileRegion(region))), promise: done)
-        case .file(let handle, _, _):
-            try? handle.close()
+            for range in ranges {
+                let region = FileRegion(fileHandle: range.handle, readerIndex: Int(range.offset),
+                                        endIndex: Int(range.offset + range.length))
+                let done = ctx.eventLoop.makePromise(of: Void.self)
+                done.futureResult.whenComplete { _ in try? range.handle.close() }
+                ctx.write(wrapOutboundOut(.body(.fileRegion(region))), promise: done)
+            }
+        case .files(let ranges):
+            for range in ranges { try? range.handle.close() }
         case .bytes:
             break
         }
@@ -271,6 +271,22 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         ctx.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// Sends `ranges` in 1 MiB chunks read on the thread pool, closing each file when it is
+    /// sent (or when sending stopped); `done` runs on the event loop with false when a read
+    /// or write failed.
+    private func sendChunks(_ loopCtx: NIOLoopBound<ChannelHandlerContext>, _ ranges: ArraySlice<FileRange>,
+                            done: @escaping @Sendable (Bool) -> Void) {
+        guard let range = ranges.first else { return done(true) }
+        sendChunks(loopCtx, range.handle, from: range.offset, to: range.offset + range.length) { [self] ok in
+            try? range.handle.close()
+            guard ok else {
+                for r in ranges.dropFirst() { try? r.handle.close() }
+                return done(false)
+            }
+            sendChunks(loopCtx, ranges.dropFirst(), done: done)
+        }
     }
 
     /// Sends bytes `from..<to` of `handle` in 1 MiB chunks read on the thread pool; `done`

@@ -107,3 +107,45 @@ def test_client_gone_mid_body_leaves_nothing(durable):
     assert wait_until(lambda: data_files(durable) == before)
     with pytest.raises(oss2.exceptions.NotFound):
         b.head_object("gone")
+
+
+def test_completed_upload_links_its_parts(durable):
+    """Complete keeps the parts' own files (hard links in the object's directory) instead
+    of copying their bytes. Ranges across parts, a copy of the object, a part copied from a
+    range of it, a delete of the source, a kill -9 and restart: every read stays exact, and
+    deleting everything leaves no bytes behind."""
+    b = bucket(durable)
+    data = os.path.join(durable.root, BUCKET, "data")
+    parts = [os.urandom(102_400), os.urandom(150_001), os.urandom(7777)]
+    whole = b"".join(parts)
+    uid = b.init_multipart_upload("mp").upload_id
+    before = data_files(durable)
+    infos = [oss2.models.PartInfo(n + 1, b.upload_part("mp", uid, n + 1, p).etag) for n, p in enumerate(parts)]
+    part_inodes = {os.stat(os.path.join(data, f)).st_ino for f in data_files(durable) - before}
+    assert len(part_inodes) == 3
+    b.complete_multipart_upload("mp", uid, infos)
+    (blob,) = data_files(durable) - before
+    segments = sorted(os.listdir(os.path.join(data, blob)), key=int)
+    assert segments == ["0", "1", "2"]
+    assert {os.stat(os.path.join(data, blob, s)).st_ino for s in segments} == part_inodes  # the same files
+
+    b.copy_object(BUCKET, "mp", "mp-copy")
+    uid = b.init_multipart_upload("pc").upload_id
+    etag = b.upload_part_copy(BUCKET, "mp", (100_000, 260_000), "pc", uid, 1).etag
+    b.complete_multipart_upload("pc", uid, [oss2.models.PartInfo(1, etag)])
+    b.delete_object("mp")
+
+    def check():
+        assert b.get_object("mp-copy").read() == whole
+        assert b.get_object("mp-copy", byte_range=(102_390, 252_410)).read() == whole[102_390:252_411]
+        assert b.get_object("pc").read() == whole[100_000:260_001]
+        with pytest.raises(oss2.exceptions.NoSuchKey):
+            b.get_object("mp")
+    check()
+    durable.kill()
+    durable.start()
+    b = bucket(durable)
+    check()
+    b.delete_object("mp-copy")
+    b.delete_object("pc")
+    assert data_files(durable) == set()

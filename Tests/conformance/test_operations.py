@@ -205,6 +205,10 @@ def test_multipart_three_parts_with_copy_and_crc(client, key):
     assert r["crc"] == crc64(whole)
     assert r["etag"].endswith("-3")
     assert client.get(key) == whole
+    # Ranges inside one part and across the parts' boundaries (a completed upload is
+    # kept as its parts, read end to end).
+    for first, last in [(0, 99), (102_300, 102_500), (100_000, len(whole) - 1), (252_399, 252_400)]:
+        assert client.get(key, byte_range=(first, last)) == whole[first:last + 1], (first, last)
     assert client.head(key)["type"] == "Multipart"
     assert (key, uid) not in client.mpu_list_uploads(key)
 
