@@ -27,6 +27,12 @@ public protocol ChunkCache: Sendable {
     /// Fills `into` (`id.length` bytes) when the cache holds the chunk whole and intact;
     /// false otherwise (a damaged block is dropped, never served).
     func load(_ id: ChunkID, into: MutableBytes) async -> Bool
+    /// Bytes `range` of the chunk (offsets inside it) when the cache holds them intact;
+    /// only the pages the range touches are read and checked. nil otherwise.
+    func read(_ id: ChunkID, range: Range<Int>) async -> [UInt8]?
+    /// `read` in the caller's thread, which waits for the disk: call it only from a thread
+    /// that may block (FUSE's own), never from the cooperative pool.
+    func readNow(_ id: ChunkID, range: Range<Int>) -> [UInt8]?
     /// Keeps a copy of the chunk's bytes; the caller keeps `bytes` alive until it returns.
     func store(_ id: ChunkID, from bytes: UploadBody) async
 }

@@ -66,6 +66,36 @@ private func filesSize(_ dir: String) -> Int64 {
         }
     }
 
+    @Test func aRangeReadChecksOnlyItsPagesAndNeverServesADamagedOne() async throws {
+        try await withDirectory { dir in
+            let cache = try DiskChunkCache(directory: dir, capacity: 8 << 20, logger: logger)
+            let page = DiskChunkCache.pageSize
+            let (id, bytes) = chunk(3, length: 4 * page + 100)
+            await store(cache, id, bytes)
+            for range in [0..<4096, (page - 10)..<(page + 10), (4 * page)..<(4 * page + 100), 5..<(4 * page + 99)] {
+                #expect(cache.readNow(id, range: range) == Array(bytes[range]), "\(range)")
+                #expect(await cache.read(id, range: range) == Array(bytes[range]), "\(range)")
+            }
+            #expect(cache.readNow(id, range: 0..<(4 * page + 101)) == nil)  // past the chunk
+            // One byte flipped in the third page's data (past the header and the CRC table).
+            let path = try #require(FileManager.default.enumerator(atPath: dir + "/blocks")?.allObjects
+                .compactMap { $0 as? String }.first { $0.contains("/") })
+            var st = stat()
+            #expect(stat("\(dir)/blocks/\(path)", &st) == 0)
+            let flip = off_t(Int(st.st_size) - bytes.count + 2 * page + 7)
+            let fd = open("\(dir)/blocks/\(path)", O_RDWR)
+            var byte: UInt8 = 0
+            _ = pread(fd, &byte, 1, flip)
+            byte ^= 0x01
+            _ = pwrite(fd, &byte, 1, flip)
+            close(fd)
+            #expect(cache.readNow(id, range: 0..<4096) == Array(bytes[0..<4096]))  // its page is intact
+            #expect(cache.readNow(id, range: (2 * page)..<(2 * page + 16)) == nil)  // the damaged page is not served
+            #expect(!cache.contains(id))  // and the block is gone
+            #expect(cache.readNow(id, range: 0..<4096) == nil)
+        }
+    }
+
     @Test func aDamagedBlockIsDroppedNotServed() async throws {
         try await withDirectory { dir in
             let cache = try DiskChunkCache(directory: dir, capacity: 8 << 20, logger: logger)

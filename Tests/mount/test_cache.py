@@ -67,6 +67,40 @@ def test_an_epoch_after_remount_reads_from_the_cache_without_a_get(env, cache_di
         assert gets(env, since, "cache-epochs/") == []
 
 
+def test_random_reads_of_a_cached_file_are_served_from_the_cache(env, cache_dir):
+    """Reads at random offsets (4 KiB, a few across a chunk boundary), from four threads,
+    of a file the cache holds: every byte right, and not one GET after the remount."""
+    data = os.urandom(20 << 20)
+    env.bucket.put_object("cache-random/shard.bin", data)
+    options = f"cache_dir={cache_dir},cache_size=256M"
+    with env.mounted("cache-random/", options) as mnt:
+        with open(os.path.join(mnt, "shard.bin"), "rb") as f:
+            assert f.read() == data
+        assert wait_until(lambda: cache_bytes(os.path.join(cache_dir, "blocks")) >= len(data), 15)
+    drop_page_cache()
+    with env.mounted("cache-random/", options) as mnt:
+        since = len(env.requests())
+        offsets = [(8 << 20) - 2048, (16 << 20) - 100, len(data) - 4096] + \
+            [int.from_bytes(os.urandom(4), "little") % (len(data) - 4096) for _ in range(400)]
+        wrong = []
+
+        def reader(part):
+            fd = os.open(os.path.join(mnt, "shard.bin"), os.O_RDONLY)
+            try:
+                for off in part:
+                    if os.pread(fd, 4096, off) != data[off:off + 4096]:
+                        wrong.append(off)
+            finally:
+                os.close(fd)
+        threads = [threading.Thread(target=reader, args=(offsets[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wrong == []
+        assert gets(env, since, "cache-random/") == []
+
+
 def test_a_damaged_block_is_fetched_again_and_a_replaced_object_never_served(env, cache_dir):
     a, b = os.urandom(3 << 20), os.urandom(3 << 20)
     env.bucket.put_object("cache-damage/a.bin", a)
