@@ -39,6 +39,9 @@ public protocol FuseFilesystem: Sendable {
     /// `release`. FUSE thread.
     func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer
+    /// A read begun in the FUSE thread (which may block on local disk): its reply now, the
+    /// rest to await in a Task, or nil to use `read`.
+    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead?
     func release(_ ino: UInt64, handle: UInt64) async
     func statfs(_ ino: UInt64) async -> FuseStatfs
 
@@ -75,6 +78,7 @@ extension FuseFilesystem {
                                  add: (FuseDirectoryEntry) -> Bool) -> Bool { false }
     public func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool { false }
     public func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? { nil }
+    public func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead? { nil }
     public func immediateWrite(_ ino: UInt64, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer) -> Int? { nil }
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)
@@ -103,6 +107,12 @@ extension FuseFilesystem {
     public func mknod(parent: UInt64, name: String, mode: UInt32) async throws(FuseError) -> FuseEntry { throw FuseError(EROFS) }
     public func unlink(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
     public func rmdir(parent: UInt64, name: String) async throws(FuseError) { throw FuseError(EROFS) }
+}
+
+/// How a read begun in the FUSE thread goes on.
+public enum FuseImmediateRead: Sendable {
+    case reply(any FuseReadBuffer)
+    case later(@Sendable () async throws(FuseError) -> any FuseReadBuffer)
 }
 
 /// The bytes of a read reply, possibly in several pieces of memory the

@@ -257,6 +257,22 @@ struct FuseAdapter: FuseFilesystem {
         return data
     }
 
+    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead? {
+        switch vfs.readNow(handle, offset: offset, size: size) {
+        case .done(let data)?:
+            metrics.fuseReadBytes.increment(by: data.count)
+            return .reply(data)
+        case .later(let finish)?:
+            return .later { () async throws(FuseError) -> any FuseReadBuffer in
+                let data = try await run(.inode(ino), op: "read") { () async throws(VFSError) in try await finish() }
+                metrics.fuseReadBytes.increment(by: data.count)
+                return data
+            }
+        case nil:
+            return nil
+        }
+    }
+
     func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }
 
     func statfs(_ ino: UInt64) async -> FuseStatfs { FuseStatfs() }  // nameMax 255: VFS.validName's rule

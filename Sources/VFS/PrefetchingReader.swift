@@ -34,6 +34,12 @@ public struct ReadData: @unchecked Sendable {
     public var bytes: [UInt8] { withPieces { $0.flatMap { Array($0) } } }
 }
 
+/// A read asked from a thread that may block: its bytes now, or the rest to await.
+public enum ImmediateRead: Sendable {
+    case done(ReadData)
+    case later(@Sendable () async throws(VFSError) -> ReadData)
+}
+
 /// An array pinned in memory for a ReadData.
 final class ByteBox {
     private let storage: UnsafeMutableRawBufferPointer
@@ -61,11 +67,21 @@ final class PrefetchingReader: Sendable {
         let buffer: PooledBuffer
         let length: Int
         let fetch: Task<Void, Error>
-        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>) {
+        /// Set (releasing) when the fetch filled the buffer: a reader that sees it (acquiring)
+        /// may use the bytes without awaiting the task.
+        let arrived: Arrival
+        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>, arrived: Arrival) {
             self.buffer = buffer
             self.length = length
             self.fetch = fetch
+            self.arrived = arrived
         }
+    }
+
+    final class Arrival: Sendable {
+        private let flag = Atomic<Bool>(false)
+        func set() { flag.store(true, ordering: .releasing) }
+        var isSet: Bool { flag.load(ordering: .acquiring) }
     }
 
     private struct State {
@@ -86,8 +102,26 @@ final class PrefetchingReader: Sendable {
         state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow)))
     }
 
+    /// A read as planned: the planner's state has moved, fetches have started.
+    struct Plan: Sendable {
+        let offset: UInt64
+        let end: UInt64
+        let chunkSize: UInt64
+        let fileSize: UInt64
+        /// The chunks that serve it; nil: read directly (first read of a streak, a jump,
+        /// or no memory for chunks).
+        let serve: [Chunk]?
+    }
+
     func read(offset: UInt64, size: Int) async throws -> ReadData {
-        let (serve, fileSize) = state.withLock { s -> ([Chunk]?, UInt64) in
+        let p = plan(offset: offset, size: size)
+        if let data = readyNow(p, mayBlock: false) { return data }
+        return try await finish(p)
+    }
+
+    /// Decides the read (no I/O, no waiting).
+    func plan(offset: UInt64, size: Int) -> Plan {
+        state.withLock { s in
             let d = s.planner.read(offset: offset, size: size)
             for i in d.evict { s.chunks[i] = nil }
             var refused: [Int] = []
@@ -95,51 +129,79 @@ final class PrefetchingReader: Sendable {
                 if let c = startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
-            guard !d.serveFrom.isEmpty else { return (cachedChunks(offset: offset, size: size, &s), s.planner.fileSize) }
-            let chunks = d.serveFrom.compactMap { s.chunks[$0] }
-            return (chunks.count == d.serveFrom.count ? chunks : nil, s.planner.fileSize)
+            var serve: [Chunk]?
+            if d.serveFrom.isEmpty {
+                serve = cachedChunks(offset: offset, size: size, &s)
+            } else {
+                let chunks = d.serveFrom.compactMap { s.chunks[$0] }
+                serve = chunks.count == d.serveFrom.count ? chunks : nil
+            }
+            return Plan(offset: offset, end: min(s.planner.fileSize, offset + UInt64(size)), chunkSize: s.planner.chunkSize,
+                        fileSize: s.planner.fileSize, serve: serve)
         }
-        let end = min(fileSize, offset + UInt64(size))
-        guard offset < end else { return ReadData(bytes: []) }
-        guard let serve else {
-            // Direct: first read of a streak, a jump, or no memory for chunks.
+    }
+
+    /// The read's bytes when they are here already: its chunks all arrived, or (when
+    /// `mayBlock`: the caller's thread may wait on local file I/O) the local cache holds
+    /// the range. nil: `finish` it.
+    func readyNow(_ p: Plan, mayBlock: Bool) -> ReadData? {
+        guard p.offset < p.end else { return ReadData(bytes: []) }
+        guard let serve = p.serve else {
+            guard mayBlock, let bytes = cachedRange(p, read: { id, range in self.cache?.readNow(id, range: range) }) else { return nil }
+            metrics.cacheHits.increment()
+            return ReadData(bytes: bytes)
+        }
+        guard serve.allSatisfy({ $0.arrived.isSet }) else { return nil }
+        metrics.prefetchHits.increment()
+        return pieces(p, serve)
+    }
+
+    /// Waits for what the read needs, or reads it directly.
+    func finish(_ p: Plan) async throws -> ReadData {
+        guard p.offset < p.end else { return ReadData(bytes: []) }
+        guard let serve = p.serve else {
+            if let cache, let bytes = await cachedRangeAsync(p, cache) {
+                metrics.cacheHits.increment()
+                return ReadData(bytes: bytes)
+            }
             metrics.prefetchMisses.increment()
-            return ReadData(bytes: try await client.getBytes(key, range: ByteRange(offset, end), ifMatch: etag))
+            return ReadData(bytes: try await client.getBytes(key, range: ByteRange(p.offset, p.end), ifMatch: etag))
         }
         metrics.prefetchHits.increment()
-        var pieces: [UnsafeRawBufferPointer] = []
-        let chunkSize = state.withLock { $0.planner.chunkSize }
         for (n, c) in serve.enumerated() {
             do {
                 try await c.fetch.value
             } catch {
-                let index = Int(offset / chunkSize) + n
+                let index = Int(p.offset / p.chunkSize) + n
                 state.withLock { s in
                     if s.chunks[index] === c { s.chunks[index] = nil }
                     s.planner.dropped(index)
                 }
                 throw error
             }
-            let chunkStart = (offset / chunkSize + UInt64(n)) * chunkSize
-            let from = Int(max(offset, chunkStart) - chunkStart)
-            let to = Int(min(end, chunkStart + UInt64(c.length)) - chunkStart)
+        }
+        return pieces(p, serve)
+    }
+
+    /// The read's bytes in its chunks (all arrived).
+    private func pieces(_ p: Plan, _ serve: [Chunk]) -> ReadData {
+        var pieces: [UnsafeRawBufferPointer] = []
+        for (n, c) in serve.enumerated() {
+            let chunkStart = (p.offset / p.chunkSize + UInt64(n)) * p.chunkSize
+            let from = Int(max(p.offset, chunkStart) - chunkStart)
+            let to = Int(min(p.end, chunkStart + UInt64(c.length)) - chunkStart)
             if from < to { pieces.append(UnsafeRawBufferPointer(rebasing: c.buffer.memory[from..<to])) }
         }
         return ReadData(pieces: pieces, owners: serve)
     }
 
-    /// With the local cache on, a read the plan would serve directly is served from
-    /// chunks instead when the cache holds every chunk it touches (they are loaded from
-    /// it), or when it is the file's first (a whole-file read starts there: its first
-    /// chunk must reach the cache too); else nil.
+    /// With the local cache on, the file's first read (a whole-file read starts there: its
+    /// first chunk must reach the cache too) is served from chunks instead of directly.
     private func cachedChunks(offset: UInt64, size: Int, _ s: inout State) -> [Chunk]? {
-        guard let cache, let etag, offset < s.planner.fileSize, size > 0 else { return nil }
+        guard cache != nil, etag != nil, offset == 0, size > 0, s.planner.fileSize > 0 else { return nil }
         let chunkSize = s.planner.chunkSize
         let end = min(s.planner.fileSize, offset + UInt64(size))
         let needed = Array(Int(offset / chunkSize)...Int((end - 1) / chunkSize))
-        guard offset == 0 || needed.allSatisfy({ i in
-            s.chunks[i] != nil || cache.contains(chunkID(i, length: Int(s.planner.range(ofChunk: i).length), etag: etag))
-        }) else { return nil }
         var served: [Chunk] = []
         for i in needed {
             if let c = s.chunks[i] {
@@ -153,6 +215,37 @@ final class PrefetchingReader: Sendable {
         }
         s.planner.adopt(needed)
         return served
+    }
+
+    /// A direct read (a jump) served from the local cache when it holds every chunk the
+    /// read touches: just the pages of the range are read and checked, not whole chunks.
+    private func cachedRange(_ p: Plan, read: (ChunkID, Range<Int>) -> [UInt8]?) -> [UInt8]? {
+        guard let cache, let etag else { return nil }
+        var bytes: [UInt8] = []
+        for (id, range) in cachedPieces(p, etag) {
+            guard cache.contains(id), let piece = read(id, range) else { return nil }
+            bytes += piece
+        }
+        return bytes
+    }
+
+    private func cachedRangeAsync(_ p: Plan, _ cache: any ChunkCache) async -> [UInt8]? {
+        guard let etag else { return nil }
+        var bytes: [UInt8] = []
+        for (id, range) in cachedPieces(p, etag) {
+            guard cache.contains(id), let piece = await cache.read(id, range: range) else { return nil }
+            bytes += piece
+        }
+        return bytes
+    }
+
+    /// The chunks a direct read touches, with the range of each it wants.
+    private func cachedPieces(_ p: Plan, _ etag: ETag) -> [(ChunkID, Range<Int>)] {
+        (Int(p.offset / p.chunkSize)...Int((p.end - 1) / p.chunkSize)).map { i in
+            let start = UInt64(i) * p.chunkSize
+            let id = chunkID(i, length: Int(min(p.chunkSize, p.fileSize - start)), etag: etag)
+            return (id, Int(max(p.offset, start) - start)..<Int(min(p.end, start + UInt64(id.length)) - start))
+        }
     }
 
     private func chunkID(_ i: Int, length: Int, etag: ETag) -> ChunkID {
@@ -172,12 +265,14 @@ final class PrefetchingReader: Sendable {
         let whole = s.planner.chunkCount == 1
         let client = self.client, key = self.key, etag = self.etag, budget = self.budget, metrics = self.metrics
         let cached = cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } }
+        let arrival = Arrival()
         let task = Task {
             defer { budget.give() }
             let dest = MutableBytes(buffer.memory)
             if let (cache, id) = cached {
                 if await cache.load(id, into: dest) {
                     metrics.cacheHits.increment()
+                    arrival.set()
                     return
                 }
                 metrics.cacheMisses.increment()
@@ -188,6 +283,7 @@ final class PrefetchingReader: Sendable {
             guard UInt64(got.bytesRead) == length else {
                 throw ObjectStoreError.invalidResponse("short chunk \(i) of \(key): \(got.bytesRead) of \(length)")
             }
+            arrival.set()
             if let (cache, id) = cached {
                 // Written to disk after the chunk is served; the buffer stays the pool's
                 // until then.
@@ -197,7 +293,7 @@ final class PrefetchingReader: Sendable {
                 }
             }
         }
-        return Chunk(buffer: buffer, length: Int(length), fetch: task)
+        return Chunk(buffer: buffer, length: Int(length), fetch: task, arrived: arrival)
     }
 
     /// Drops every chunk (the handle was released).

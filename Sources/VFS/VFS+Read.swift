@@ -105,6 +105,22 @@ extension VFS {
         }
     }
 
+    /// A read of a file open for reading, planned at once and served in the caller's
+    /// thread when its bytes are here (chunks that arrived, or pages of the local cache,
+    /// read in this thread: call it only from one that may block); else what is left to
+    /// await. nil: use `read` (handles open for writing, staged files, bad arguments).
+    public func readNow(_ handle: UInt64, offset: Int64, size: Int) -> ImmediateRead? {
+        guard offset >= 0, let h = state.withLock({ $0.writers[handle] == nil ? $0.files[handle] : nil }) else { return nil }
+        if let w = h.local, w.stagingFile != nil { return nil }
+        logger.trace("read", metadata: ["key": "\(h.key)", "offset": "\(offset)", "size": "\(size)"])
+        let reader = h.reader
+        let plan = reader.plan(offset: UInt64(offset), size: size)
+        if let data = reader.readyNow(plan, mayBlock: true) { return .done(data) }
+        return .later { () async throws(VFSError) -> ReadData in
+            do { return try await reader.finish(plan) } catch { throw VFSError(error) }
+        }
+    }
+
     public func release(_ handle: UInt64) async {
         if !releaseWithoutIO(handle) { await releaseWriter(handle) }
     }
