@@ -55,6 +55,9 @@ def targets(doc):
     add("ls -l 10,000 entries vs s3fs", ratio(doc, "ls_l_10k", "ossmount", "s3fs"), ">= 10x", lambda v: v >= 10)
     add("seq write 1 GiB incl. close vs raw PUT", ratio(doc, "seq_write_1g", "ossmount", "ceiling"), ">= 0.6x",
         lambda v: v >= 0.6)
+    add("random 4 KiB reads, cold, vs s3fs", ratio(doc, "random_4k", "ossmount", "s3fs"), ">= 1x", lambda v: v >= 1)
+    add("random 4 KiB reads, cached (IOPS)", figure(doc, "ossmount", "random_4k_cached"), ">= 20000",
+        lambda v: v >= 20000)
     rss = [r["peak_rss_mib"] for r in doc["results"].get("ossmount", {}).values()]
     add("peak RSS, any workload (MiB)", max(rss) if rss else None, f"<= {TOTAL_MEM_LIMIT_MIB + 64}",
         lambda v: v <= TOTAL_MEM_LIMIT_MIB + 64)

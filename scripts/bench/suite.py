@@ -151,17 +151,18 @@ def put_files(server, uploads):
 # ---- mounters -------------------------------------------------------------
 
 class Mounter:
-    """Mounts one file system at `mnt`; `pid()` finds the daemon serving it."""
-    def __init__(self, name, command, env=None):
-        self.name, self.command, self.env = name, command, env
+    """Mounts one file system at `mnt`; `pid()` finds the daemon serving it. `cache(dir)`
+    gives the options that keep file data in a local cache in `dir` (None: it has none)."""
+    def __init__(self, name, command, env=None, cache=None):
+        self.name, self.command, self.env, self.cache = name, command, env, cache
 
-    def mount(self, server, mnt):
+    def mount(self, server, mnt, cache_dir=None):
         env = dict(os.environ, **(self.env or {}))
         env.pop("AWS_CA_BUNDLE", None)  # rclone refuses a CA bundle for http endpoints
         if server.ca:
             env["CURL_CA_BUNDLE"] = server.ca  # s3fs's libcurl
-        subprocess.run(self.command(server.wire, mnt, server.ca), check=True, env=env, timeout=120,
-                       stdout=subprocess.DEVNULL)
+        command = self.command(server.wire, mnt, server.ca) + (self.cache(cache_dir) if cache_dir else [])
+        subprocess.run(command, check=True, env=env, timeout=120, stdout=subprocess.DEVNULL)
         assert wait_until(lambda: os.path.ismount(mnt), 60), f"{self.name} did not mount"
         # The mount answers (rclone and s3fs return before the first request is served).
         assert wait_until(lambda: os.path.isdir(os.path.join(mnt, "small")), 60), f"{self.name} shows no data"
@@ -198,16 +199,19 @@ def mounters(bin_dir):
     return [
         Mounter("ossmount", lambda ep, mnt, ca: [ossmount, BUCKET, mnt, "-o", f"endpoint={ep},region=cn-hangzhou"
                                                  + (f",ca_bundle={ca}" if ca else "")],
-                env={"OSS_ACCESS_KEY_ID": "bench-key", "OSS_ACCESS_KEY_SECRET": "bench-secret"}),
+                env={"OSS_ACCESS_KEY_ID": "bench-key", "OSS_ACCESS_KEY_SECRET": "bench-secret"},
+                cache=lambda d: ["-o", f"cache_dir={d},cache_size=8G"]),
         Mounter("s3fs", lambda ep, mnt, ca: ["s3fs", BUCKET, mnt, "-o",
-                                             f"url={ep},use_path_request_style,public_bucket=1,dbglevel=err"]),
+                                             f"url={ep},use_path_request_style,public_bucket=1,dbglevel=err"],
+                cache=lambda d: ["-o", f"use_cache={d}"]),
         Mounter("rclone-off", lambda ep, mnt, ca: [
             "rclone", "mount", f":s3,provider=Other,endpoint='{ep}',force_path_style=true:{BUCKET}", mnt,
             "--vfs-cache-mode", "off", "--daemon"] + (["--ca-cert", ca] if ca else [])),
         Mounter("rclone-full", lambda ep, mnt, ca: [
             "rclone", "mount", f":s3,provider=Other,endpoint='{ep}',force_path_style=true:{BUCKET}", mnt,
             "--vfs-cache-mode", "full", "--cache-dir", os.path.join(tempfile.gettempdir(), "rclone-bench-cache"),
-            "--daemon"] + (["--ca-cert", ca] if ca else [])),
+            "--daemon"] + (["--ca-cert", ca] if ca else []),
+            cache=lambda d: ["--cache-dir", d]),
     ]
 
 
@@ -265,6 +269,17 @@ def random_4k(mnt, server):
     finally:
         os.close(fd)
     return n / RANDOM_SECONDS, n * 4096
+
+
+def random_4k_cached(mnt, server):
+    """Random 4 KiB reads of the 2 GiB object once the mounter's local data cache holds
+    it (filled by a whole read through an earlier mount of the same cache directory;
+    the page cache was dropped since)."""
+    return random_4k(mnt, server)
+
+
+def warm_cache(mnt, server):
+    subprocess.run(["dd", f"if={os.path.join(mnt, 'big.bin')}", "of=/dev/null", "bs=1M", "status=none"], check=True)
 
 
 def read_small(threads):
@@ -343,6 +358,7 @@ def workloads(source):
         "seq_read_1": (seq_read_1, "MiB/s", True),
         "seq_read_4": (seq_read_4, "MiB/s", True),
         "random_4k": (random_4k, "IOPS", True),
+        "random_4k_cached": (random_4k_cached, "IOPS", True),
         "small_files_1": (read_small(1), "files/s", True),
         "small_files_8": (read_small(8), "files/s", True),
         "ls_l_10k": (ls_l, "s", False),
@@ -388,11 +404,22 @@ def summary(values):
 REPEAT_LIMIT_S = 30
 
 
-def run_workload(m, fn, server, runs, base):
+#: Workloads run on a mount with a local data cache, filled first through another mount.
+CACHED = {"random_4k_cached"}
+
+
+def run_workload(m, fn, server, runs, base, cached=False):
     figures, cpu, server_cpu, rss, moved = [], [], [], [], 0
+    cache_dir = tempfile.mkdtemp(prefix=f"cache-{m.name}-", dir="/var/tmp") if cached else None
     for i in range(runs):
         mnt = tempfile.mkdtemp(prefix=f"mnt-{m.name}-", dir=base)
-        m.mount(server, mnt)
+        if cached and i == 0:
+            m.mount(server, mnt, cache_dir)
+            try:
+                warm_cache(mnt, server)
+            finally:
+                m.unmount(mnt)
+        m.mount(server, mnt, cache_dir)
         try:
             drop_caches()
             pid = m.pid()
@@ -409,6 +436,8 @@ def run_workload(m, fn, server, runs, base):
             os.rmdir(mnt)
         if took > REPEAT_LIMIT_S:
             break
+    if cache_dir:
+        shutil.rmtree(cache_dir, ignore_errors=True)
     result = summary(figures)
     result["cpu_s"] = statistics.median(cpu)
     result["cpu_s_per_gib"] = statistics.median(cpu) / (moved / GIB) if moved else None
@@ -446,7 +475,9 @@ def main():
             results[m.name] = {}
             for w in names:
                 fn, unit, _ = wl[w]
-                r = run_workload(m, fn, server, args.runs, base)
+                if w in CACHED and m.cache is None:
+                    continue
+                r = run_workload(m, fn, server, args.runs, base, cached=w in CACHED)
                 results[m.name][w] = r
                 log(f"  {m.name:12s} {w:14s} {r['median']:10.2f} {unit:8s} (min {r['min']:.2f}, max {r['max']:.2f})"
                     f"  cpu {r['cpu_s']:.1f} s  rss {r['peak_rss_mib']:.0f} MiB")
