@@ -14,6 +14,8 @@ import Glibc
 enum BodySource: Sendable {
     case none
     case bytes(ByteBuffer)
+    /// Buffers sent one after another (a blob made of others, in memory).
+    case buffers([ByteBuffer])
     /// Ranges of open files, in order, sent with file regions; whoever sends them closes them.
     case files([FileRange])
 }
@@ -76,8 +78,10 @@ func newBlobId() -> String { UUID().uuidString.lowercased() }
 
 // MARK: - memory
 
+/// Blobs in RAM. A blob is a list of buffers read end to end: a copy or a completed
+/// multipart upload shares its sources' storage (ByteBuffer slices) instead of copying.
 final class MemoryBlobStore: BlobStore {
-    let blobs = Mutex<[String: ByteBuffer]>([:])
+    let blobs = Mutex<[String: [ByteBuffer]]>([:])
 
     final class Writer: BlobWriter {
         let id: String
@@ -91,7 +95,7 @@ final class MemoryBlobStore: BlobStore {
         func write(_ bytes: UnsafeRawBufferPointer) throws { buffer.writeBytes(bytes) }
         func finish() throws {
             let b = buffer
-            store.blobs.withLock { $0[id] = b }
+            store.blobs.withLock { $0[id] = [b] }
         }
         func abandon() {}
     }
@@ -101,46 +105,62 @@ final class MemoryBlobStore: BlobStore {
     }
 
     func extend(_ id: String, at offset: Int64) throws -> BlobWriter {
-        guard var b = blobs.withLock({ $0[id] }) else { throw BlobError(description: "no blob \(id)") }
+        guard let segments = blobs.withLock({ $0[id] }) else { throw BlobError(description: "no blob \(id)") }
+        var b = segments.count == 1 ? segments[0] : Self.joined(segments)
         b.moveWriterIndex(to: Int(offset))
         return Writer(id: id, store: self, initial: b)
     }
 
-    func read(_ id: String, offset: Int64, length: Int64) throws -> BodySource {
-        guard let b = blobs.withLock({ $0[id] }), let slice = b.getSlice(at: Int(offset), length: Int(length)) else {
-            throw BlobError(description: "no range \(offset)+\(length) in blob \(id)")
+    private static func joined(_ segments: [ByteBuffer]) -> ByteBuffer {
+        var out = ByteBufferAllocator().buffer(capacity: segments.reduce(0) { $0 + $1.readableBytes })
+        for var s in segments { out.writeBuffer(&s) }
+        return out
+    }
+
+    /// Slices of the blob's buffers covering `length` bytes from `offset` (no copy).
+    private func slices(_ id: String, offset: Int64, length: Int64) throws -> [ByteBuffer] {
+        guard let segments = blobs.withLock({ $0[id] }) else { throw BlobError(description: "no blob \(id)") }
+        var out: [ByteBuffer] = []
+        var start = Int(offset), left = Int(length), base = 0
+        for s in segments where left > 0 {
+            defer { base += s.readableBytes }
+            guard start < base + s.readableBytes else { continue }
+            let n = min(left, base + s.readableBytes - start)
+            guard let slice = s.getSlice(at: s.readerIndex + start - base, length: n) else { break }
+            out.append(slice)
+            start += n
+            left -= n
         }
-        return .bytes(slice)
+        guard left == 0 else { throw BlobError(description: "no range \(offset)+\(length) in blob \(id)") }
+        return out
+    }
+
+    func read(_ id: String, offset: Int64, length: Int64) throws -> BodySource {
+        guard length > 0 else { return .none }
+        let pieces = try slices(id, offset: offset, length: length)
+        return pieces.count == 1 ? .bytes(pieces[0]) : .buffers(pieces)
     }
 
     func delete(_ id: String) { _ = blobs.withLock { $0.removeValue(forKey: id) } }
 
     func copy(_ id: String, offset: Int64, length: Int64) throws -> String {
-        guard case .bytes(let slice) = try read(id, offset: offset, length: length) else {
-            throw BlobError(description: "no range \(offset)+\(length) in blob \(id)")
-        }
+        let pieces = try slices(id, offset: offset, length: length)
         let new = newBlobId()
-        blobs.withLock { $0[new] = slice }
+        blobs.withLock { $0[new] = pieces }
         return new
     }
 
     func concatenate(_ ids: [(id: String, length: Int64)]) throws -> String {
-        var out = ByteBufferAllocator().buffer(capacity: Int(ids.reduce(0) { $0 + $1.length }))
-        for part in ids {
-            guard case .bytes(var slice) = try read(part.id, offset: 0, length: part.length) else {
-                throw BlobError(description: "no blob \(part.id)")
-            }
-            out.writeBuffer(&slice)
-        }
+        let pieces = try ids.flatMap { try slices($0.id, offset: 0, length: $0.length) }
         let new = newBlobId()
-        blobs.withLock { $0[new] = out }
+        blobs.withLock { $0[new] = pieces }
         return new
     }
 
     func append(to target: String, at offset: Int64, from source: String, length: Int64) throws {
-        guard case .bytes(let add) = try read(source, offset: 0, length: length) else { return }
+        let add = try slices(source, offset: 0, length: length)
         let w = try extend(target, at: offset)
-        try add.withUnsafeReadableBytes { try w.write($0) }
+        for piece in add { try piece.withUnsafeReadableBytes { try w.write($0) } }
         try w.finish()
     }
 

@@ -114,6 +114,8 @@ extension LocalService {
         case .none: break
         case .bytes(let buffer):
             buffer.withUnsafeReadableBytes { md5.update($0); crc.update($0) }
+        case .buffers(let buffers):
+            for b in buffers { b.withUnsafeReadableBytes { md5.update($0); crc.update($0) } }
         case .files(let ranges):
             defer { for r in ranges { try? r.handle.close() } }
             var chunk = [UInt8](repeating: 0, count: 1 << 20)

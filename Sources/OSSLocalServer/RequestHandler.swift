@@ -236,9 +236,10 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         switch r.body {
         case .none:
             break
-        case .bytes(var buffer) where sendBody:
-            if truncate { buffer = buffer.getSlice(at: buffer.readerIndex, length: buffer.readableBytes / 2) ?? buffer }
-            ctx.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .bytes(let buffer) where sendBody:
+            writeBuffers(ctx, [buffer], truncate ? Int(r.length / 2) : nil)
+        case .buffers(let buffers) where sendBody:
+            writeBuffers(ctx, buffers, truncate ? Int(r.length / 2) : nil)
         case .files(let all) where sendBody:
             let ranges = truncate ? FileRange.prefix(all, r.length / 2) : all
             if secure {
@@ -257,10 +258,20 @@ final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         case .files(let ranges):
             for range in ranges { try? range.handle.close() }
-        case .bytes:
+        case .bytes, .buffers:
             break
         }
         finishResponse(ctx, cut: truncate)
+    }
+
+    /// Writes `buffers` as the body, or only their first `limit` bytes (an injected truncation).
+    private func writeBuffers(_ ctx: ChannelHandlerContext, _ buffers: [ByteBuffer], _ limit: Int?) {
+        var left = limit ?? Int.max
+        for var b in buffers where left > 0 {
+            if b.readableBytes > left { b = b.getSlice(at: b.readerIndex, length: left) ?? b }
+            left -= b.readableBytes
+            ctx.write(wrapOutboundOut(.body(.byteBuffer(b))), promise: nil)
+        }
     }
 
     /// Ends the response, or (an injected truncation, a failed read) cuts the connection.
