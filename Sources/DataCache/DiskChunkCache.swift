@@ -126,17 +126,15 @@ public final class DiskChunkCache: ChunkCache {
         return await onIOQueue { self.readBlock(id, range: 0..<id.length, into: target) }
     }
 
-    public func read(_ id: ChunkID, range: Range<Int>) async -> [UInt8]? {
-        await onIOQueue { self.readNow(id, range: range) }
+    public func read(_ id: ChunkID, range: Range<Int>, into: MutableBytes) async -> Bool {
+        await onIOQueue { self.readNow(id, range: range, into: into) }
     }
 
-    public func readNow(_ id: ChunkID, range: Range<Int>) -> [UInt8]? {
-        guard range.lowerBound >= 0, range.upperBound <= id.length, !range.isEmpty else { return nil }
-        var bytes = [UInt8](repeating: 0, count: range.count)
-        // Safety: the array's memory is ours for the length of the closure, and readBlock
-        // writes exactly range.count bytes into it.
-        let ok = bytes.withUnsafeMutableBytes { readBlock(id, range: range, into: MutableBytes($0)) }
-        return ok ? bytes : nil
+    public func readNow(_ id: ChunkID, range: Range<Int>, into: MutableBytes) -> Bool {
+        guard range.lowerBound >= 0, range.upperBound <= id.length, !range.isEmpty, into.pointer.count >= range.count else {
+            return false
+        }
+        return readBlock(id, range: range, into: into)
     }
 
     /// Fills `into` with bytes `range` of the chunk's block, counting a use of it; a
@@ -232,15 +230,17 @@ public final class DiskChunkCache: ChunkCache {
         // The pages the range touches, read whole (each is checked whole), then the range copied out.
         let first = range.lowerBound / pageSize, last = (range.upperBound - 1) / pageSize
         let from = first * pageSize, to = min(id.length, (last + 1) * pageSize)
-        var pagesRead = [UInt8](repeating: 0, count: to - from)
-        let ok = pagesRead.withUnsafeMutableBytes { p -> Bool in
-            var done = 0
-            while done < p.count {
-                let n = pread(fd, p.baseAddress! + done, p.count - done, off_t(dataStart + from + done))
-                if n <= 0 { return false }
-                done += n
+        var ok = true
+        let pagesRead = [UInt8](unsafeUninitializedCapacity: to - from) { p, count in
+            // Safety: pread writes into the array's capacity, and only what it wrote counts.
+            while count < p.count {
+                let n = pread(fd, p.baseAddress! + count, p.count - count, off_t(dataStart + from + count))
+                if n <= 0 {
+                    ok = false
+                    return
+                }
+                count += n
             }
-            return true
         }
         guard ok else { return .damaged("short block") }
         for page in first...last {

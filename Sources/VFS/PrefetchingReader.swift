@@ -40,16 +40,24 @@ public enum ImmediateRead: Sendable {
     case later(@Sendable () async throws(VFSError) -> ReadData)
 }
 
-/// An array pinned in memory for a ReadData.
-final class ByteBox {
+/// Bytes pinned in memory for a ReadData.
+final class ByteBox: @unchecked Sendable {
+    // Safety: filled once (an array copied in, or a cache read into `slice`s) before the
+    // box is handed to a ReadData, then only read.
     private let storage: UnsafeMutableRawBufferPointer
     let pointer: UnsafeRawBufferPointer
-    init(_ bytes: [UInt8]) {
+    init(count: Int) {
         // Safety: memory of our own, freed in deinit, so the pointer is valid for the box's life.
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
-        bytes.withUnsafeBytes { memory.copyMemory(from: $0) }
-        storage = memory
-        pointer = UnsafeRawBufferPointer(rebasing: memory[0..<bytes.count])
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, count), alignment: 16)
+        pointer = UnsafeRawBufferPointer(rebasing: storage[0..<count])
+    }
+    convenience init(_ bytes: [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
+    }
+    /// `count` bytes from `offset`, to be filled.
+    func slice(_ offset: Int, _ count: Int) -> MutableBytes {
+        MutableBytes(UnsafeMutableRawBufferPointer(rebasing: storage[offset..<(offset + count)]))
     }
     deinit { storage.deallocate() }
 }
@@ -147,9 +155,11 @@ final class PrefetchingReader: Sendable {
     func readyNow(_ p: Plan, mayBlock: Bool) -> ReadData? {
         guard p.offset < p.end else { return ReadData(bytes: []) }
         guard let serve = p.serve else {
-            guard mayBlock, let bytes = cachedRange(p, read: { id, range in self.cache?.readNow(id, range: range) }) else { return nil }
+            guard mayBlock, let cache, let data = cachedRange(p, read: { cache.readNow($0, range: $1, into: $2) }) else {
+                return nil
+            }
             metrics.cacheHits.increment()
-            return ReadData(bytes: bytes)
+            return data
         }
         guard serve.allSatisfy({ $0.arrived.isSet }) else { return nil }
         metrics.prefetchHits.increment()
@@ -160,9 +170,9 @@ final class PrefetchingReader: Sendable {
     func finish(_ p: Plan) async throws -> ReadData {
         guard p.offset < p.end else { return ReadData(bytes: []) }
         guard let serve = p.serve else {
-            if let cache, let bytes = await cachedRangeAsync(p, cache) {
+            if let cache, let data = await cachedRangeAsync(p, cache) {
                 metrics.cacheHits.increment()
-                return ReadData(bytes: bytes)
+                return data
             }
             metrics.prefetchMisses.increment()
             return ReadData(bytes: try await client.getBytes(key, range: ByteRange(p.offset, p.end), ifMatch: etag))
@@ -219,24 +229,26 @@ final class PrefetchingReader: Sendable {
 
     /// A direct read (a jump) served from the local cache when it holds every chunk the
     /// read touches: just the pages of the range are read and checked, not whole chunks.
-    private func cachedRange(_ p: Plan, read: (ChunkID, Range<Int>) -> [UInt8]?) -> [UInt8]? {
-        guard let cache, let etag else { return nil }
-        var bytes: [UInt8] = []
+    private func cachedRange(_ p: Plan, read: (ChunkID, Range<Int>, MutableBytes) -> Bool) -> ReadData? {
+        guard let etag else { return nil }
+        let box = ByteBox(count: Int(p.end - p.offset))
+        var at = 0
         for (id, range) in cachedPieces(p, etag) {
-            guard cache.contains(id), let piece = read(id, range) else { return nil }
-            bytes += piece
+            guard read(id, range, box.slice(at, range.count)) else { return nil }
+            at += range.count
         }
-        return bytes
+        return ReadData(pieces: [box.pointer], owners: [box])
     }
 
-    private func cachedRangeAsync(_ p: Plan, _ cache: any ChunkCache) async -> [UInt8]? {
+    private func cachedRangeAsync(_ p: Plan, _ cache: any ChunkCache) async -> ReadData? {
         guard let etag else { return nil }
-        var bytes: [UInt8] = []
+        let box = ByteBox(count: Int(p.end - p.offset))
+        var at = 0
         for (id, range) in cachedPieces(p, etag) {
-            guard cache.contains(id), let piece = await cache.read(id, range: range) else { return nil }
-            bytes += piece
+            guard cache.contains(id), await cache.read(id, range: range, into: box.slice(at, range.count)) else { return nil }
+            at += range.count
         }
-        return bytes
+        return ReadData(pieces: [box.pointer], owners: [box])
     }
 
     /// The chunks a direct read touches, with the range of each it wants.
