@@ -74,11 +74,12 @@ final class PrefetchingReader: Sendable {
     final class Chunk: Sendable {
         let buffer: PooledBuffer
         let length: Int
-        let fetch: Task<Void, Error>
+        /// nil: loaded from the local cache in the reader's thread, arrived already.
+        let fetch: Task<Void, Error>?
         /// Set (releasing) when the fetch filled the buffer: a reader that sees it (acquiring)
         /// may use the bytes without awaiting the task.
         let arrived: Arrival
-        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>, arrived: Arrival) {
+        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>?, arrived: Arrival) {
             self.buffer = buffer
             self.length = length
             self.fetch = fetch
@@ -122,19 +123,26 @@ final class PrefetchingReader: Sendable {
     }
 
     func read(offset: UInt64, size: Int) async throws -> ReadData {
-        let p = plan(offset: offset, size: size)
+        let p = plan(offset: offset, size: size, mayBlock: false)
         if let data = readyNow(p, mayBlock: false) { return data }
         return try await finish(p)
     }
 
-    /// Decides the read (no I/O, no waiting).
-    func plan(offset: UInt64, size: Int) -> Plan {
+    /// Most bytes of a file of one chunk that `plan` loads from the local cache in the
+    /// caller's thread (under the reader's lock) when it may block: a sample of a dataset,
+    /// not a shard.
+    static let smallFileLoadedNow = 1 << 20
+
+    /// Decides the read, with no waiting but (when `mayBlock`) the local cache's read of a
+    /// small file's only chunk.
+    func plan(offset: UInt64, size: Int, mayBlock: Bool) -> Plan {
         state.withLock { s in
             let d = s.planner.read(offset: offset, size: size)
             for i in d.evict { s.chunks[i] = nil }
             var refused: [Int] = []
+            let loadNow = mayBlock && s.planner.chunkCount == 1 && s.planner.fileSize <= UInt64(Self.smallFileLoadedNow)
             for i in d.fetch {
-                if let c = startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
+                if let c = (loadNow ? loadFromCache(i, &s) : nil) ?? startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
             var serve: [Chunk]?
@@ -180,7 +188,7 @@ final class PrefetchingReader: Sendable {
         metrics.prefetchHits.increment()
         for (n, c) in serve.enumerated() {
             do {
-                try await c.fetch.value
+                try await c.fetch?.value
             } catch {
                 let index = Int(p.offset / p.chunkSize) + n
                 state.withLock { s in
@@ -264,6 +272,20 @@ final class PrefetchingReader: Sendable {
         ChunkID(key: key, etag: etag.value, index: i, length: length)
     }
 
+    /// Chunk `i` read from the local cache now, in this thread; nil when the cache does not
+    /// hold it intact or the pool has no memory for it.
+    private func loadFromCache(_ i: Int, _ s: inout State) -> Chunk? {
+        guard let cache, let etag else { return nil }
+        let length = Int(s.planner.range(ofChunk: i).length)
+        let id = chunkID(i, length: length, etag: etag)
+        guard cache.contains(id), let buffer = pool.take(length) else { return nil }
+        guard cache.readNow(id, range: 0..<length, into: MutableBytes(buffer.memory)) else { return nil }
+        metrics.cacheHits.increment()
+        let arrival = Arrival()
+        arrival.set()
+        return Chunk(buffer: buffer, length: length, fetch: nil, arrived: arrival)
+    }
+
     /// Starts fetching chunk `i` into pool memory (from the local cache when it has it);
     /// nil when the pool is full or the mount has as many prefetch GETs in flight as it
     /// allows. A chunk fetched from OSS is then kept in the cache.
@@ -314,7 +336,7 @@ final class PrefetchingReader: Sendable {
             defer { s.chunks.removeAll() }
             return Array(s.chunks.values)
         }
-        for c in chunks { c.fetch.cancel() }
+        for c in chunks { c.fetch?.cancel() }
     }
 }
 

@@ -114,7 +114,7 @@ extension VFS {
         if let w = h.local, w.stagingFile != nil { return nil }
         logger.trace("read", metadata: ["key": "\(h.key)", "offset": "\(offset)", "size": "\(size)"])
         let reader = h.reader
-        let plan = reader.plan(offset: UInt64(offset), size: size)
+        let plan = reader.plan(offset: UInt64(offset), size: size, mayBlock: true)
         if let data = reader.readyNow(plan, mayBlock: true) { return .done(data) }
         return .later { () async throws(VFSError) -> ReadData in
             do { return try await reader.finish(plan) } catch { throw VFSError(error) }
