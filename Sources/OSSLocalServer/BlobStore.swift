@@ -76,6 +76,23 @@ protocol BlobStore: Sendable {
 
 func newBlobId() -> String { UUID().uuidString.lowercased() }
 
+/// Where `length` bytes from `offset` lie in segments of `sizes` laid end to end: each
+/// touched segment's index, and the offset and length wanted in it; nil when the
+/// segments end first.
+func segmentRanges(_ sizes: [Int64], offset: Int64, length: Int64) -> [(index: Int, offset: Int64, length: Int64)]? {
+    var out: [(index: Int, offset: Int64, length: Int64)] = []
+    var start = offset, left = length, base: Int64 = 0
+    for (i, size) in sizes.enumerated() where left > 0 {
+        defer { base += size }
+        guard start < base + size else { continue }
+        let n = min(left, base + size - start)
+        out.append((i, start - base, n))
+        start += n
+        left -= n
+    }
+    return left == 0 ? out : nil
+}
+
 // MARK: - memory
 
 /// Blobs in RAM. A blob is a list of buffers read end to end: a copy or a completed
@@ -119,20 +136,13 @@ final class MemoryBlobStore: BlobStore {
 
     /// Slices of the blob's buffers covering `length` bytes from `offset` (no copy).
     private func slices(_ id: String, offset: Int64, length: Int64) throws -> [ByteBuffer] {
-        guard let segments = blobs.withLock({ $0[id] }) else { throw BlobError(description: "no blob \(id)") }
-        var out: [ByteBuffer] = []
-        var start = Int(offset), left = Int(length), base = 0
-        for s in segments where left > 0 {
-            defer { base += s.readableBytes }
-            guard start < base + s.readableBytes else { continue }
-            let n = min(left, base + s.readableBytes - start)
-            guard let slice = s.getSlice(at: s.readerIndex + start - base, length: n) else { break }
-            out.append(slice)
-            start += n
-            left -= n
+        guard let segments = blobs.withLock({ $0[id] }),
+              let ranges = segmentRanges(segments.map { Int64($0.readableBytes) }, offset: offset, length: length)
+        else { throw BlobError(description: "no range \(offset)+\(length) in blob \(id)") }
+        return ranges.map { r in
+            let s = segments[r.index]
+            return s.getSlice(at: s.readerIndex + Int(r.offset), length: Int(r.length))!  // inside the segment
         }
-        guard left == 0 else { throw BlobError(description: "no range \(offset)+\(length) in blob \(id)") }
-        return out
     }
 
     func read(_ id: String, offset: Int64, length: Int64) throws -> BodySource {

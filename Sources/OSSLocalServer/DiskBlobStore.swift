@@ -110,18 +110,13 @@ final class DiskBlobStore: BlobStore {
                 return (p, try Self.size(p).size)
             }
         }
-        var result: [Piece] = []
-        var start = offset, left = length, base: Int64 = 0
-        for f in files where left > 0 {
-            defer { base += f.size }
-            guard start < base + f.size else { continue }
-            let n = min(left, base + f.size - start)
-            result.append(Piece(path: f.path, offset: start - base, length: n, fileSize: f.size, fixed: fixed || isDirectory))
-            start += n
-            left -= n
+        guard let ranges = segmentRanges(files.map(\.size), offset: offset, length: length) else {
+            throw BlobError(description: "blob \(id) is shorter than \(offset + length) bytes")
         }
-        guard left == 0 else { throw BlobError(description: "blob \(id) is shorter than \(offset + length) bytes") }
-        return result
+        return ranges.map { r in
+            Piece(path: files[r.index].path, offset: r.offset, length: r.length, fileSize: files[r.index].size,
+                  fixed: fixed || isDirectory)
+        }
     }
 
     func read(_ id: String, offset: Int64, length: Int64) throws -> BodySource {
