@@ -5,8 +5,9 @@
 // written to `tmp/` and renamed into place, so a crash leaves either no block or a
 // whole one; every read checks the identity and the CRC-64 of each page it
 // returns (a 4 KiB read reads and checks one page, not the chunk), and a block
-// that fails is deleted and fetched again, never served. Space is reserved (evicting first) before a block
-// is written, so the files never add up to more than `cache_size`. A full disk
+// that fails is deleted and fetched again, never served. Space is reserved
+// (evicting first) before a block is written, so the files never add up to more
+// than `cache_size`. A full disk
 // turns the cache off for writes, with one warning; reads go on uncached. The
 // blocks stay across remounts (the index is rebuilt from the files at start); a
 // lock file keeps a second mount out of the same directory. File I/O runs on a
@@ -126,10 +127,6 @@ public final class DiskChunkCache: ChunkCache {
         return await onIOQueue { self.readBlock(id, range: 0..<id.length, into: target) }
     }
 
-    public func read(_ id: ChunkID, range: Range<Int>, into: MutableBytes) async -> Bool {
-        await onIOQueue { self.readNow(id, range: range, into: into) }
-    }
-
     public func readNow(_ id: ChunkID, range: Range<Int>, into: MutableBytes) -> Bool {
         guard range.lowerBound >= 0, range.upperBound <= id.length, !range.isEmpty, into.pointer.count >= range.count else {
             return false
@@ -227,33 +224,32 @@ public final class DiskChunkCache: ChunkCache {
         guard idLength == identity.count, pageSize == Self.pageSize, length == UInt64(id.length),
             Array(header[Self.headerSize..<(Self.headerSize + idLength)]) == identity
         else { return .damaged("another chunk's block") }
-        // The pages the range touches, read whole (each is checked whole), then the range copied out.
+        // The pages the range touches, read whole (each is checked whole): straight into
+        // `into` when the range is whole pages (a chunk loaded whole), else into scratch
+        // memory the range is copied out of.
         let first = range.lowerBound / pageSize, last = (range.upperBound - 1) / pageSize
         let from = first * pageSize, to = min(id.length, (last + 1) * pageSize)
-        var ok = true
-        let pagesRead = [UInt8](unsafeUninitializedCapacity: to - from) { p, count in
-            // Safety: pread writes into the array's capacity, and only what it wrote counts.
-            while count < p.count {
-                let n = pread(fd, p.baseAddress! + count, p.count - count, off_t(dataStart + from + count))
-                if n <= 0 {
-                    ok = false
-                    return
-                }
-                count += n
-            }
+        let scratch = range == from..<to ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: to - from, alignment: 16)
+        defer { scratch?.deallocate() }
+        // Safety: `into` holds range.count bytes (the callers' contract), which is to - from
+        // when there is no scratch memory.
+        let pagesRead = scratch ?? UnsafeMutableRawBufferPointer(rebasing: into.pointer[0..<(to - from)])
+        var done = 0
+        while done < pagesRead.count {
+            let n = pread(fd, pagesRead.baseAddress! + done, pagesRead.count - done, off_t(dataStart + from + done))
+            if n <= 0 { return .damaged("short block") }
+            done += n
         }
-        guard ok else { return .damaged("short block") }
         for page in first...last {
             let start = page * pageSize - from, end = min(to - from, start + pageSize)
-            let crc = pagesRead.withUnsafeBytes { CRC64.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-            guard crc == Self.uint64(header, at: Self.headerSize + idLength + 8 * page) else {
-                return .damaged("CRC-64 mismatch in page \(page)")
-            }
+            guard CRC64.checksum(UnsafeRawBufferPointer(rebasing: pagesRead[start..<end]))
+                == Self.uint64(header, at: Self.headerSize + idLength + 8 * page)
+            else { return .damaged("CRC-64 mismatch in page \(page)") }
         }
-        // Safety: `into` holds range.count bytes (the callers' contract), [lower-from, upper-from)
-        // lies inside pagesRead.
-        pagesRead.withUnsafeBytes { p in
-            into.pointer.copyMemory(from: UnsafeRawBufferPointer(rebasing: p[(range.lowerBound - from)..<(range.upperBound - from)]))
+        if let scratch {
+            // Safety: [lower - from, upper - from) lies inside the scratch pages.
+            into.pointer.copyMemory(from: UnsafeRawBufferPointer(
+                rebasing: scratch[(range.lowerBound - from)..<(range.upperBound - from)]))
         }
         return .hit
     }

@@ -29,34 +29,10 @@ public protocol ChunkCache: Sendable {
     func load(_ id: ChunkID, into: MutableBytes) async -> Bool
     /// Fills `into` (range.count bytes) with bytes `range` of the chunk (offsets inside it)
     /// when the cache holds them intact; only the pages the range touches are read and
-    /// checked. false otherwise.
-    func read(_ id: ChunkID, range: Range<Int>, into: MutableBytes) async -> Bool
-    /// `read` in the caller's thread, which waits for the disk: call it only from a thread
-    /// that may block (FUSE's own), never from the cooperative pool.
+    /// checked. false otherwise. It waits for the disk in the caller's thread: call it
+    /// only from one that may block (FUSE's own, a blocking-I/O queue), never from the
+    /// cooperative pool.
     func readNow(_ id: ChunkID, range: Range<Int>, into: MutableBytes) -> Bool
     /// Keeps a copy of the chunk's bytes; the caller keeps `bytes` alive until it returns.
     func store(_ id: ChunkID, from bytes: UploadBody) async
-}
-
-extension ChunkCache {
-    /// `readNow` into a new array.
-    public func readNow(_ id: ChunkID, range: Range<Int>) -> [UInt8]? {
-        var ok = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: range.count) { p, n in
-            // Safety: readNow writes exactly range.count bytes into the array's capacity
-            // when it succeeds; on failure the array is dropped.
-            ok = readNow(id, range: range, into: MutableBytes(UnsafeMutableRawBufferPointer(p)))
-            n = range.count
-        }
-        return ok ? bytes : nil
-    }
-
-    /// `read` into a new array.
-    public func read(_ id: ChunkID, range: Range<Int>) async -> [UInt8]? {
-        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: range.count, alignment: 16)
-        defer { memory.deallocate() }
-        // Safety: `memory` is ours until the deallocation after read returned.
-        guard await read(id, range: range, into: MutableBytes(memory)) else { return nil }
-        return [UInt8](memory)
-    }
 }

@@ -163,9 +163,7 @@ final class PrefetchingReader: Sendable {
     func readyNow(_ p: Plan, mayBlock: Bool) -> ReadData? {
         guard p.offset < p.end else { return ReadData(bytes: []) }
         guard let serve = p.serve else {
-            guard mayBlock, let cache, let data = cachedRange(p, read: { cache.readNow($0, range: $1, into: $2) }) else {
-                return nil
-            }
+            guard mayBlock, let data = cachedRange(p) else { return nil }
             metrics.cacheHits.increment()
             return data
         }
@@ -178,7 +176,8 @@ final class PrefetchingReader: Sendable {
     func finish(_ p: Plan) async throws -> ReadData {
         guard p.offset < p.end else { return ReadData(bytes: []) }
         guard let serve = p.serve else {
-            if let cache, let data = await cachedRangeAsync(p, cache) {
+            // Off the cooperative pool: the cache's pages are read with blocking I/O.
+            if cache != nil, let data = try? await BlockingIO.run({ self.cachedRange(p) }) {
                 metrics.cacheHits.increment()
                 return data
             }
@@ -237,23 +236,13 @@ final class PrefetchingReader: Sendable {
 
     /// A direct read (a jump) served from the local cache when it holds every chunk the
     /// read touches: just the pages of the range are read and checked, not whole chunks.
-    private func cachedRange(_ p: Plan, read: (ChunkID, Range<Int>, MutableBytes) -> Bool) -> ReadData? {
-        guard let etag else { return nil }
+    /// Blocks on file I/O.
+    private func cachedRange(_ p: Plan) -> ReadData? {
+        guard let cache, let etag else { return nil }
         let box = ByteBox(count: Int(p.end - p.offset))
         var at = 0
         for (id, range) in cachedPieces(p, etag) {
-            guard read(id, range, box.slice(at, range.count)) else { return nil }
-            at += range.count
-        }
-        return ReadData(pieces: [box.pointer], owners: [box])
-    }
-
-    private func cachedRangeAsync(_ p: Plan, _ cache: any ChunkCache) async -> ReadData? {
-        guard let etag else { return nil }
-        let box = ByteBox(count: Int(p.end - p.offset))
-        var at = 0
-        for (id, range) in cachedPieces(p, etag) {
-            guard cache.contains(id), await cache.read(id, range: range, into: box.slice(at, range.count)) else { return nil }
+            guard cache.readNow(id, range: range, into: box.slice(at, range.count)) else { return nil }
             at += range.count
         }
         return ReadData(pieces: [box.pointer], owners: [box])
@@ -278,8 +267,9 @@ final class PrefetchingReader: Sendable {
         guard let cache, let etag else { return nil }
         let length = Int(s.planner.range(ofChunk: i).length)
         let id = chunkID(i, length: length, etag: etag)
-        guard cache.contains(id), let buffer = pool.take(length) else { return nil }
-        guard cache.readNow(id, range: 0..<length, into: MutableBytes(buffer.memory)) else { return nil }
+        guard let buffer = pool.take(length), cache.readNow(id, range: 0..<length, into: MutableBytes(buffer.memory)) else {
+            return nil
+        }
         metrics.cacheHits.increment()
         let arrival = Arrival()
         arrival.set()

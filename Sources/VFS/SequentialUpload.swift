@@ -149,8 +149,12 @@ final class SequentialUpload: Sendable {
     func writeNow(offset: UInt64, bytes: UnsafeRawBufferPointer) -> Bool {
         guard gate.tryEnter() else { return false }
         defer { gate.leave() }
-        if state.withLock({ $0.buffer == nil && $0.failed == nil && !$0.retired && $0.completed == nil }) {
-            guard let b = pool.take(state.withLock { $0.planner.partSize }) else { return false }
+        // A new part buffer when the last one went out, if the pool spares one now.
+        let wanted = state.withLock { s in
+            s.buffer == nil && s.failed == nil && !s.retired && s.completed == nil ? s.planner.partSize : nil
+        }
+        if let size = wanted {
+            guard let b = pool.take(size) else { return false }
             state.withLock { $0.buffer = b }
         }
         let target = state.withLock { s -> UnsafeMutableRawBufferPointer? in
