@@ -39,9 +39,9 @@ public protocol FuseFilesystem: Sendable {
     /// `release`. FUSE thread.
     func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer
-    /// A read begun in the FUSE thread (which may block on local disk): its reply now, the
-    /// rest to await in a Task, or nil to use `read`.
-    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead?
+    /// A read begun in the FUSE thread (which may block on local disk): its reply now, or
+    /// the rest to await in a Task (by default, all of `read`).
+    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead
     func release(_ ino: UInt64, handle: UInt64) async
     func statfs(_ ino: UInt64) async -> FuseStatfs
 
@@ -78,7 +78,9 @@ extension FuseFilesystem {
                                  add: (FuseDirectoryEntry) -> Bool) -> Bool { false }
     public func immediateRelease(_ ino: UInt64, handle: UInt64) -> Bool { false }
     public func immediateXattrError(_ ino: UInt64, name: String) -> FuseError? { nil }
-    public func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead? { nil }
+    public func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead {
+        .later { () async throws(FuseError) -> any FuseReadBuffer in try await read(ino, handle: handle, offset: offset, size: size) }
+    }
     public func immediateWrite(_ ino: UInt64, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer) -> Int? { nil }
     public func create(parent: UInt64, name: String, mode: UInt32, flags: Int32) async throws(FuseError)
         -> (FuseEntry, FuseOpenResult)

@@ -95,16 +95,11 @@ enum FuseOperations {
         ops.read = { req, ino, size, off, fi in
             let fh = fi!.pointee.fh
             switch FuseOperations.context(req).filesystem.immediateRead(ino, handle: fh, offset: Int64(off), size: size) {
-            case .reply(let data)?:
+            case .reply(let data):
                 data.withPieces { FuseRequest(req!).pieces($0) }
-            case .later(let finish)?:
+            case .later(let finish):
                 FuseOperations.serve(req) { r, _ throws(FuseError) in
                     let data = try await finish()
-                    data.withPieces { r.pieces($0) }
-                }
-            case nil:
-                FuseOperations.serve(req) { r, fs throws(FuseError) in
-                    let data = try await fs.read(ino, handle: fh, offset: Int64(off), size: size)
                     data.withPieces { r.pieces($0) }
                 }
             }

@@ -250,27 +250,28 @@ struct FuseAdapter: FuseFilesystem {
     }
 
     func read(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) async throws(FuseError) -> any FuseReadBuffer {
-        let data = try await run(.inode(ino)) { () async throws(VFSError) in
-            try await vfs.read(handle, offset: offset, size: size)
-        }
-        metrics.fuseReadBytes.increment(by: data.count)
-        return data
+        try await counted(ino) { () async throws(VFSError) in try await vfs.read(handle, offset: offset, size: size) }
     }
 
-    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead? {
+    func immediateRead(_ ino: UInt64, handle: UInt64, offset: Int64, size: Int) -> FuseImmediateRead {
         switch vfs.readNow(handle, offset: offset, size: size) {
         case .done(let data)?:
             metrics.fuseReadBytes.increment(by: data.count)
             return .reply(data)
         case .later(let finish)?:
-            return .later { () async throws(FuseError) -> any FuseReadBuffer in
-                let data = try await run(.inode(ino), op: "read") { () async throws(VFSError) in try await finish() }
-                metrics.fuseReadBytes.increment(by: data.count)
-                return data
-            }
+            return .later { () async throws(FuseError) -> any FuseReadBuffer in try await counted(ino, finish) }
         case nil:
-            return nil
+            return .later { () async throws(FuseError) -> any FuseReadBuffer in
+                try await read(ino, handle: handle, offset: offset, size: size)
+            }
         }
+    }
+
+    /// A read's bytes, its failure logged once and its size counted.
+    private func counted(_ ino: UInt64, _ body: () async throws(VFSError) -> ReadData) async throws(FuseError) -> ReadData {
+        let data = try await run(.inode(ino), op: "read", body)
+        metrics.fuseReadBytes.increment(by: data.count)
+        return data
     }
 
     func release(_ ino: UInt64, handle: UInt64) async { await vfs.release(handle) }
