@@ -96,10 +96,21 @@ extension VFS {
             if let existing { .undecided(etag: existing.etag, size: existing.size) }
             else if config.appendMode { .appending(newAppend(key: key, existing: nil, mode: mode, ino: ino)) }
             else { .streaming(newUpload(key: key, mode: mode, ino: ino)) }
-        return state.withLock { s in
+        return insert(WriteHandle(ino: ino, key: key, phase: phase))
+    }
+
+    /// A handle writing a file that has no name any more: writes are taken and dropped.
+    private func addOrphanWriter(_ node: Inode) -> UInt64 {
+        let w = WriteHandle(ino: node.ino, key: node.key, phase: .discarded(size: 0))
+        w.state.withLock { $0.unlinked = true }
+        return insert(w)
+    }
+
+    private func insert(_ w: WriteHandle) -> UInt64 {
+        state.withLock { s in
             let h = s.nextHandle
             s.nextHandle += 1
-            s.writers[h] = WriteHandle(ino: ino, key: key, phase: phase)
+            s.writers[h] = w
             return h
         }
     }
@@ -220,7 +231,14 @@ extension VFS {
             let opened = try await keyLocks.with(key) { () async throws(VFSError) -> UInt64? in
                 let current = try inode(node.ino)
                 guard current.key.bytesEqual(key) else { return nil }  // renamed meanwhile: lock its new key
-                guard isBound(current) else { throw .stale }
+                guard isBound(current) else {
+                    // Unlinked or replaced after the kernel looked its name up. As on a local
+                    // disk, a truncating open still opens that (now nameless) file, whose
+                    // writes go nowhere; an edit would need bytes that are gone: ESTALE, and
+                    // the kernel looks the name up once more.
+                    guard truncate else { throw .stale }
+                    return addOrphanWriter(current)
+                }
                 return registerWriter(current, truncate: truncate)
             }
             if let opened { return opened }
