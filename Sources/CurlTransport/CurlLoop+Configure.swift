@@ -14,10 +14,10 @@ extension CurlLoop {
         _ = CCurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout / .milliseconds(1)))
         _ = CCurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         _ = CCurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(options.lowSpeedTime / .seconds(1))))
-        // 512 KiB receive buffers: fewer callbacks per MiB on multi-Gbit links. 128 KiB send
-        // buffers: each transfer in flight fills its own, and at 1 MiB eight writers held
-        // 80 MiB more than total_mem_limit with no gain in throughput (write.sh, HTTP and TLS).
-        _ = CCurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 512 * 1024)
+        // 128 KiB send buffers: each transfer in flight fills its own, and at 1 MiB eight
+        // writers held 80 MiB more than total_mem_limit with no gain in throughput (write.sh,
+        // HTTP and TLS).
+        _ = CCurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, Self.receiveBufferSize(r, sink: t.sink))
         _ = CCurl_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 128 * 1024)
         if let ca = options.caBundle { _ = CCurl_easy_setopt_string(easy, CURLOPT_CAINFO, ca) }
         if options.insecure {
@@ -59,6 +59,20 @@ extension CurlLoop {
             _ = CCurl_easy_setopt_pointer(easy, CURLOPT_READDATA, context)
             _ = CCurl_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, curlReadCallback)
         }
+    }
+}
+
+extension CurlLoop {
+    /// curl's receive buffer for `r` answered into `sink`. curl allocates it when a transfer
+    /// starts and frees it when it ends, and malloc gives blocks of 128 KiB or more straight
+    /// back to the kernel (CLibc_return_large_blocks): a 512 KiB buffer costs an mmap, page
+    /// faults and a munmap with a TLB shootdown per request, a tenth of the daemon's CPU
+    /// when reading small files. So 64 KiB (from the heap) when the answer is known to be
+    /// small: any method but GET, or a GET into at most 1 MiB; 512 KiB, fewer callbacks per
+    /// MiB, for a larger or unbounded GET.
+    static func receiveBufferSize(_ r: HTTPRequest, sink: HTTPResponseSink) -> Int {
+        let small = r.method != "GET" || sink.bodyLimit.map { $0 <= 1 << 20 } ?? false
+        return small ? 64 * 1024 : 512 * 1024
     }
 }
 

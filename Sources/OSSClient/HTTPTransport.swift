@@ -81,6 +81,12 @@ public struct HTTPResponseHead: Sendable {
 public protocol HTTPResponseSink: AnyObject, Sendable {
     func receiveHead(_ head: HTTPResponseHead)
     func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool
+    /// The most body bytes it takes, when bounded (the transport sizes its buffers by it).
+    var bodyLimit: Int? { get }
+}
+
+extension HTTPResponseSink {
+    public var bodyLimit: Int? { nil }
 }
 
 public protocol HTTPTransport: Sendable {

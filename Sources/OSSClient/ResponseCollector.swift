@@ -34,6 +34,13 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
 
     var isSuccess: Bool { (head?.status ?? 0) < 300 }
 
+    var bodyLimit: Int? {
+        switch target {
+        case .buffer(let b): b.pointer.count
+        case .collect(let limit): limit
+        }
+    }
+
     func receiveHead(_ head: HTTPResponseHead) { self.head = head }
 
     func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool {

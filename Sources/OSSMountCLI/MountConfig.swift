@@ -57,7 +57,7 @@ public struct MountConfig: Sendable {
     /// Prefetch GETs in flight for the whole mount (ossfs 2.0's meaning).
     public var prefetchConcurrency = 256
     /// The whole-mount prefetch budget in effect: `prefetch_concurrency`, but no more
-    /// chunks (each with curl's 512 KiB receive buffer) than the pool holds.
+    /// chunks (each with curl's receive buffer, at most 512 KiB) than the pool holds.
     public var prefetchBudget: Int { max(1, min(prefetchConcurrency, poolLimit / (prefetchChunkSize + (512 << 10)))) }
     public var totalMemLimit = 1 << 30
     /// What `total_mem_limit` leaves for the pool of prefetch chunks and parts once the

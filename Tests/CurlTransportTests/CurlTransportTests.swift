@@ -34,6 +34,26 @@ func failureKind(_ body: () async throws -> Void) async -> TransportFailure.Kind
 }
 
 @Suite struct CurlTransportTests {
+    @Test func smallResponsesGetASmallReceiveBuffer() {
+        final class Bounded: HTTPResponseSink, Sendable {
+            let bodyLimit: Int?
+            init(_ limit: Int?) { bodyLimit = limit }
+            func receiveHead(_ head: HTTPResponseHead) {}
+            func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool { true }
+        }
+        func size(_ method: String, limit: Int?) -> Int {
+            CurlLoop.receiveBufferSize(HTTPRequest(method: method, url: "http://h/b/k"), sink: Bounded(limit))
+        }
+        #expect(size("GET", limit: 100 << 10) == 64 * 1024)
+        #expect(size("GET", limit: 1 << 20) == 64 * 1024)
+        #expect(size("GET", limit: (1 << 20) + 1) == 512 * 1024)
+        #expect(size("GET", limit: nil) == 512 * 1024)
+        #expect(size("GET", limit: nil) == size("GET", limit: 8 << 20))
+        #expect(size("HEAD", limit: nil) == 64 * 1024)
+        #expect(size("PUT", limit: nil) == 64 * 1024)
+        #expect(CurlLoop.receiveBufferSize(HTTPRequest(method: "GET", url: "http://h/b/k"), sink: CollectingSink()) == 512 * 1024)
+    }
+
     @Test func getAndPutBodiesRoundTrip() async throws {
         let payload = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
         let server = try HTTPFixture { req in
