@@ -14,11 +14,14 @@ extension CurlLoop {
         _ = CCurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout / .milliseconds(1)))
         _ = CCurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
         _ = CCurl_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(options.lowSpeedTime / .seconds(1))))
-        // 128 KiB send buffers: each transfer in flight fills its own, and at 1 MiB eight
-        // writers held 80 MiB more than total_mem_limit with no gain in throughput (write.sh,
-        // HTTP and TLS).
+        let bodySize = r.body?.count ?? 0
         _ = CCurl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, Self.receiveBufferSize(r, sink: t.sink))
-        _ = CCurl_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 128 * 1024)
+        // 128 KiB send buffers for bodies over 1 MiB: each transfer in flight fills its own,
+        // and at 1 MiB eight writers held 80 MiB more than total_mem_limit with no gain in
+        // throughput (write.sh, HTTP and TLS). Smaller bodies keep curl's 64 KiB, which comes
+        // from the heap and stays with the reused handle (a 128 KiB one is an mmap and a
+        // munmap per request: see receiveBufferSize).
+        if bodySize > 1 << 20 { _ = CCurl_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 128 * 1024) }
         if let ca = options.caBundle { _ = CCurl_easy_setopt_string(easy, CURLOPT_CAINFO, ca) }
         if options.insecure {
             _ = CCurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 0)
@@ -26,7 +29,6 @@ extension CurlLoop {
         }
         _ = CCurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, t.errorBuffer)
 
-        let bodySize = r.body?.count ?? 0
         switch r.method {
         case "GET": _ = CCurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
         case "HEAD": _ = CCurl_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
@@ -67,12 +69,23 @@ extension CurlLoop {
     /// starts and frees it when it ends, and malloc gives blocks of 128 KiB or more straight
     /// back to the kernel (CLibc_return_large_blocks): a 512 KiB buffer costs an mmap, page
     /// faults and a munmap with a TLB shootdown per request, a tenth of the daemon's CPU
-    /// when reading small files. So 64 KiB (from the heap) when the answer is known to be
-    /// small: any method but GET, or a GET into at most 1 MiB; 512 KiB, fewer callbacks per
-    /// MiB, for a larger or unbounded GET.
+    /// when reading small files. So 512 KiB, fewer callbacks per MiB, only for a GET known
+    /// to bring more than 1 MiB (into a buffer that large, or a Range that long), and 64 KiB
+    /// (from the heap) for everything else: other methods, listings, small reads.
     static func receiveBufferSize(_ r: HTTPRequest, sink: HTTPResponseSink) -> Int {
-        let small = r.method != "GET" || sink.bodyLimit.map { $0 <= 1 << 20 } ?? false
-        return small ? 64 * 1024 : 512 * 1024
+        let small = 64 * 1024, large = 512 * 1024
+        guard r.method == "GET", let expected = sink.bodyLimit ?? r.headers["Range"].flatMap(rangeLength) else {
+            return small
+        }
+        return expected > 1 << 20 ? large : small
+    }
+
+    /// The length of a `bytes=FIRST-LAST` range, else nil.
+    static func rangeLength(_ header: String) -> Int? {
+        guard header.hasPrefix("bytes=") else { return nil }
+        let bounds = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), last >= first else { return nil }
+        return last - first + 1
     }
 }
 

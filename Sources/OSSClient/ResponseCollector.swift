@@ -34,11 +34,11 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
 
     var isSuccess: Bool { (head?.status ?? 0) < 300 }
 
+    /// A caller's buffer bounds the body; a collected one (a listing, a range of bytes)
+    /// has only a safety limit.
     var bodyLimit: Int? {
-        switch target {
-        case .buffer(let b): b.pointer.count
-        case .collect(let limit): limit
-        }
+        if case .buffer(let b) = target { return b.pointer.count }
+        return nil
     }
 
     func receiveHead(_ head: HTTPResponseHead) { self.head = head }
