@@ -6,6 +6,7 @@
 //   existing object ──► undecided ──(write at end)──► streaming | appending
 //                                 └─(other change)──► staged
 //   any ──(unlink of its name)──► discarded      any ──(copy failed)──► failed
+//   O_TRUNC open of a file whose name went meanwhile ──► discarded
 //
 // The object on OSS changes only at close (flush/fsync), under the key's lock
 // (KeyLocks), so the stores of one key are ordered with every other change of
