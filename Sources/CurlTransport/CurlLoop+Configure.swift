@@ -69,23 +69,11 @@ extension CurlLoop {
     /// starts and frees it when it ends, and malloc gives blocks of 128 KiB or more straight
     /// back to the kernel (CLibc_return_large_blocks): a 512 KiB buffer costs an mmap, page
     /// faults and a munmap with a TLB shootdown per request, a tenth of the daemon's CPU
-    /// when reading small files. So 512 KiB, fewer callbacks per MiB, only for a GET known
-    /// to bring more than 1 MiB (into a buffer that large, or a Range that long), and 64 KiB
-    /// (from the heap) for everything else: other methods, listings, small reads.
+    /// when reading small files. So 512 KiB, fewer callbacks per MiB, only for a GET whose
+    /// sink expects more than 1 MiB (a prefetch chunk, a long range), and 64 KiB (from the
+    /// heap) for everything else: other methods, listings, small reads.
     static func receiveBufferSize(_ r: HTTPRequest, sink: HTTPResponseSink) -> Int {
-        let small = 64 * 1024, large = 512 * 1024
-        guard r.method == "GET", let expected = sink.bodyLimit ?? r.headers["Range"].flatMap(rangeLength) else {
-            return small
-        }
-        return expected > 1 << 20 ? large : small
-    }
-
-    /// The length of a `bytes=FIRST-LAST` range, else nil.
-    static func rangeLength(_ header: String) -> Int? {
-        guard header.hasPrefix("bytes=") else { return nil }
-        let bounds = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
-        guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]), last >= first else { return nil }
-        return last - first + 1
+        r.method == "GET" && (sink.expectedBodySize ?? 0) > 1 << 20 ? 512 * 1024 : 64 * 1024
     }
 }
 

@@ -81,12 +81,12 @@ public struct HTTPResponseHead: Sendable {
 public protocol HTTPResponseSink: AnyObject, Sendable {
     func receiveHead(_ head: HTTPResponseHead)
     func receiveBody(_ chunk: UnsafeRawBufferPointer) -> Bool
-    /// The most body bytes it takes, when bounded (the transport sizes its buffers by it).
-    var bodyLimit: Int? { get }
+    /// The body's size when known before it arrives (the transport sizes its buffers by it).
+    var expectedBodySize: Int? { get }
 }
 
 extension HTTPResponseSink {
-    public var bodyLimit: Int? { nil }
+    public var expectedBodySize: Int? { nil }
 }
 
 public protocol HTTPTransport: Sendable {

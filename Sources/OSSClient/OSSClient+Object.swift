@@ -22,7 +22,7 @@ extension OSSClient {
         if let ifMatch { op.headers.set("If-Match", ifMatch.value) }
         let target: ResponseCollector.Target = switch destination {
         case .buffer(let b): .buffer(b)
-        case .collect(let limit): .collect(limit: limit)
+        case .collect(let limit): .collect(limit: limit, expected: range.map { Int($0.count) })
         }
         // Only a whole-object body can be checked against the object's CRC-64.
         let whole = range == nil

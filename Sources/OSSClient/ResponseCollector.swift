@@ -11,7 +11,9 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
     // the last callback); no two threads touch the state at once.
     enum Target {
         case buffer(MutableBytes)
-        case collect(limit: Int)
+        /// Into `body`, at most `limit` bytes; `expected` when the caller knows the size
+        /// (a range), not a listing's.
+        case collect(limit: Int, expected: Int? = nil)
     }
 
     private let target: Target
@@ -34,11 +36,11 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
 
     var isSuccess: Bool { (head?.status ?? 0) < 300 }
 
-    /// A caller's buffer bounds the body; a collected one (a listing, a range of bytes)
-    /// has only a safety limit.
-    var bodyLimit: Int? {
-        if case .buffer(let b) = target { return b.pointer.count }
-        return nil
+    var expectedBodySize: Int? {
+        switch target {
+        case .buffer(let b): b.pointer.count
+        case .collect(_, let expected): expected
+        }
     }
 
     func receiveHead(_ head: HTTPResponseHead) { self.head = head }
@@ -58,7 +60,7 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
             // Safety: the range [bytesWritten, bytesWritten+count) was checked to be inside `dest`.
             UnsafeMutableRawBufferPointer(rebasing: dest.pointer[bytesWritten..<(bytesWritten + chunk.count)])
                 .copyMemory(from: chunk)
-        case .collect(let limit):
+        case .collect(let limit, _):
             guard body.count + chunk.count <= limit else {
                 overflow = true
                 return false

@@ -77,6 +77,18 @@ func parts(_ url: String) -> (path: String, query: [String: String]) {
         #expect(r.headers["If-Match"] == "\"ABC\"")
     }
 
+    @Test func theTransportIsToldTheBodySizeWhenItIsKnown() async throws {
+        let transport = ScriptedTransport { _, _ in .response(status: 206, headers: [etagHeader], body: []) }
+        let client = TestClient.make(transport)
+        _ = try await client.getBytes("k", range: ByteRange(offset: 8 << 20, length: 8 << 20))
+        _ = try await client.getBytes("k", range: ByteRange(offset: 0, length: 1000))
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 1)
+        defer { p.deallocate() }
+        _ = try await client.getObject("k", range: nil, ifMatch: nil, into: .buffer(MutableBytes(p)))
+        _ = try await client.getBytes("k")  // whole object collected: size unknown
+        #expect(transport.expectedBodySizes == [8 << 20, 1000, 4096, nil])
+    }
+
     @Test func bodyLongerThanTheBufferIsAnError() async throws {
         let transport = ScriptedTransport { _, _ in .ok([etagHeader], body: "0123456789") }
         let p = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 1)

@@ -24,17 +24,21 @@ enum Scripted: Sendable {
 final class ScriptedTransport: HTTPTransport {
     private let script: @Sendable (HTTPRequest, Int) -> Scripted
     private let log = Mutex<[HTTPRequest]>([])
+    private let sizes = Mutex<[Int?]>([])
 
     /// `script` gets the request and its 0-based index among all requests sent.
     init(_ script: @escaping @Sendable (HTTPRequest, Int) -> Scripted) { self.script = script }
 
     var requests: [HTTPRequest] { log.withLock { $0 } }
+    /// What each request's sink said of its body's size, in order.
+    var expectedBodySizes: [Int?] { sizes.withLock { $0 } }
 
     func execute(_ request: HTTPRequest, sink: HTTPResponseSink) async throws -> HTTPResponseHead {
         let index = log.withLock { l in
             l.append(request)
             return l.count - 1
         }
+        sizes.withLock { $0.append(sink.expectedBodySize) }
         switch script(request, index) {
         case .failure(let kind):
             throw TransportFailure(kind, "scripted")
