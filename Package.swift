@@ -39,13 +39,13 @@ let package = Package(
         .target(name: "FuseKit", dependencies: ["CFuse3"], swiftSettings: strict),
         .target(
             name: "VFS",
-            dependencies: ["ObjectStore", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["ObjectStore", "CLibc", .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(name: "ObjectStore", swiftSettings: strict),
         .target(
             name: "DataCache",
-            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ObjectStore", "OSSCrypto", "CLibc", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
         .target(
@@ -105,7 +105,7 @@ let package = Package(
             dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
             swiftSettings: strict),
         .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
-        .testTarget(name: "DataCacheTests", dependencies: ["DataCache"], swiftSettings: strict),
+        .testTarget(name: "DataCacheTests", dependencies: ["DataCache", "CLibc"], swiftSettings: strict),
         .testTarget(name: "OSSMountCLITests", dependencies: ["OSSMountCLI"], swiftSettings: strict),
         .testTarget(
             name: "OSSLocalServerTests",

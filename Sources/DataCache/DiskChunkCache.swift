@@ -1,11 +1,16 @@
 // `cache_dir`: chunks of objects kept on local disk, least recently used evicted
 // within `cache_size`. One file per chunk, `blocks/XX/NAME` (NAME from SHA-256 of
 // key, ETag, index and length), holding a header (magic, length, page size, the
-// chunk's identity), the CRC-64 of every 32 KiB page, and the bytes. A block is
-// written to `tmp/` and renamed into place, so a crash leaves either no block or a
-// whole one; every read checks the identity and the CRC-64 of each page it
+// chunk's identity), the CRC-64 of every 32 KiB page, and, from the next 4 KiB
+// boundary, the bytes. A block is
+// written under a temporary name in its own directory (creates spread over 256
+// directories, not queued on one) and renamed into place, so a crash leaves
+// either no block or a whole one; every read checks the identity and the CRC-64 of each page it
 // returns (a 4 KiB read reads and checks one page, not the chunk), and a block
-// that fails is deleted and fetched again, never served. Space is reserved
+// that fails is deleted and fetched again, never served. Reads bypass the page
+// cache (O_DIRECT, where the filesystem allows it): the kernel keeps what it served
+// in the mount's own page cache already, and a copy in the block file's would cost
+// a second copy of every byte and twice the memory. Space is reserved
 // (evicting first) before a block is written, so the files never add up to more
 // than `cache_size`. A full disk
 // turns the cache off for writes, with one warning; reads go on uncached. The
@@ -15,6 +20,7 @@
 import Dispatch
 import Foundation
 import Logging
+import CLibc
 import ObjectStore
 import OSSCrypto
 import Synchronization
@@ -33,11 +39,15 @@ public final class DiskChunkCache: ChunkCache {
     private let lockFD: Int32
     private let io = DispatchQueue(label: "ossmount.cache", qos: .userInitiated, attributes: .concurrent)
 
-    static let magic = Array("OSSMCCH2".utf8)
-    /// Blocks of the first format (one CRC for the chunk): dropped quietly at first use.
-    static let oldMagic = Array("OSSMCCH1".utf8)
+    static let magic = Array("OSSMCCH3".utf8)
+    /// Blocks of earlier formats (one CRC for the chunk; bytes not 4 KiB aligned): dropped
+    /// quietly at first use.
+    static let oldMagics = [Array("OSSMCCH1".utf8), Array("OSSMCCH2".utf8)]
     /// magic, length, page size, identity length.
     static let headerSize = 8 + 8 + 4 + 4
+    /// Where a block's bytes start (a multiple of), and the alignment of the memory, the
+    /// offsets and the lengths of reads that bypass the page cache.
+    static let alignment = 4096
     /// Bytes per checked page: a random 4 KiB read checks 32 KiB (about 3 µs of CRC-64)
     /// and the table of an 8 MiB chunk is 2 KiB.
     static let pageSize = 32 << 10
@@ -59,6 +69,22 @@ public final class DiskChunkCache: ChunkCache {
         var writesOff = false
     }
     private let state = Mutex(State())
+    /// Reads use O_DIRECT until the filesystem refuses it once.
+    private let direct = Atomic(true)
+
+    /// Where the parts of a chunk's block lie.
+    struct Layout {
+        let identity: [UInt8]
+        let pages: Int
+        init(_ id: ChunkID) {
+            identity = DiskChunkCache.identity(id)
+            pages = DiskChunkCache.pages(id.length)
+        }
+        /// The header: fixed fields, the identity, the CRC table.
+        var headerBytes: Int { DiskChunkCache.headerSize + identity.count + 8 * pages }
+        /// The chunk's bytes start at the next 4 KiB boundary past the header.
+        var dataOffset: Int { DiskChunkCache.alignedUp(headerBytes) }
+    }
 
     /// Opens (creating) the directory, takes its lock and indexes the blocks already there.
     public init(directory: String, capacity: Int64, logger: Logger) throws(CacheSetupError) {
@@ -67,9 +93,7 @@ public final class DiskChunkCache: ChunkCache {
         self.logger = logger
         let fm = FileManager.default
         do {
-            for sub in ["blocks", "tmp"] {
-                try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
-            }
+            try fm.createDirectory(atPath: "\(directory)/blocks", withIntermediateDirectories: true)
         } catch {
             throw CacheSetupError(description: "cannot use cache_dir \(directory): \(Self.reason(error)); pass a writable directory")
         }
@@ -82,13 +106,22 @@ public final class DiskChunkCache: ChunkCache {
             throw CacheSetupError(description: "cache_dir \(directory) is in use by another mount: give each mount its own")
         }
         lockFD = fd
-        // Leftovers of writes a crash interrupted.
+        // The block directories, one per first two hex digits of a block's name.
+        for i in 0..<256 { mkdir("\(directory)/blocks/\(Hex.lower([UInt8(i)]))", 0o700) }
+        // Where earlier versions wrote blocks before renaming them.
         for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/tmp")) ?? [] { unlink("\(directory)/tmp/\(name)") }
+        rmdir("\(directory)/tmp")
         var found: [(String, Int64, Double)] = []
         for sub in (try? fm.contentsOfDirectory(atPath: "\(directory)/blocks")) ?? [] {
             for name in (try? fm.contentsOfDirectory(atPath: "\(directory)/blocks/\(sub)")) ?? [] {
+                let file = "\(directory)/blocks/\(sub)/\(name)"
+                // Leftovers of writes a crash interrupted.
+                if name.contains(Self.temporaryMark) {
+                    unlink(file)
+                    continue
+                }
                 var st = stat()
-                guard stat("\(directory)/blocks/\(sub)/\(name)", &st) == 0 else { continue }
+                guard stat(file, &st) == 0 else { continue }
                 found.append((name, Self.onDisk(Int64(st.st_size)), Double(st.st_atim.tv_sec)))
             }
         }
@@ -161,7 +194,7 @@ public final class DiskChunkCache: ChunkCache {
     public func store(_ id: ChunkID, from bytes: UploadBody) async {
         guard bytes.count == id.length else { return }
         let name = Self.name(id)
-        let size = Self.onDisk(Int64(Self.headerSize + Self.identity(id).count + 8 * Self.pages(id.length) + id.length))
+        let size = Self.onDisk(Int64(Layout(id).dataOffset + id.length))
         guard size <= capacity else { return }
         let (evicted, admitted) = state.withLock { s -> ([(String, Int64)], Bool) in
             guard !s.writesOff, s.entries[name] == nil else { return ([], false) }
@@ -205,45 +238,71 @@ public final class DiskChunkCache: ChunkCache {
 
     static func pages(_ length: Int) -> Int { (length + pageSize - 1) / pageSize }
 
+    /// Whether reads bypass the page cache (the filesystem has taken O_DIRECT so far).
+    var readsBypassPageCache: Bool { direct.load(ordering: .relaxed) }
+
     /// Reads bytes `range` of a block into `into` (exactly range.count bytes), checking the
     /// identity and the CRC-64 of every page the range touches.
     private func read(name: String, id: ChunkID, range: Range<Int>, into: MutableBytes) -> ReadResult {
-        let fd = open(path(name), O_RDONLY | O_CLOEXEC)
+        let direct = direct.load(ordering: .relaxed)
+        let fd = open(path(name), O_RDONLY | O_CLOEXEC | (direct ? CLibc_o_direct() : 0))
+        if fd < 0 && direct && errno == EINVAL { return readBuffered(name: name, id: id, range: range, into: into) }
         guard fd >= 0 else { return .missing }  // being written, or evicted meanwhile
         defer { close(fd) }
-        let identity = Self.identity(id)
-        let pages = Self.pages(id.length)
-        let dataStart = Self.headerSize + identity.count + 8 * pages
-        var header = [UInt8](repeating: 0, count: dataStart)
-        let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        if got >= 8 && Array(header[0..<8]) == Self.oldMagic { return .stale }
-        guard got == header.count else { return .damaged("short header") }
-        guard Array(header[0..<8]) == Self.magic else { return .damaged("not a block") }
-        let length = Self.uint64(header, at: 8)
-        let pageSize = Int(Self.uint32(header, at: 16)), idLength = Int(Self.uint32(header, at: 20))
-        guard idLength == identity.count, pageSize == Self.pageSize, length == UInt64(id.length),
-            Array(header[Self.headerSize..<(Self.headerSize + idLength)]) == identity
-        else { return .damaged("another chunk's block") }
+        let layout = Layout(id)
         // The pages the range touches, read whole (each is checked whole): straight into
-        // `into` when the range is whole pages (a chunk loaded whole), else into scratch
-        // memory the range is copied out of.
+        // `into` when the range is whole pages and `into` is aligned (a chunk loaded
+        // whole; its last partial 4 KiB through `tail`), else into scratch memory the
+        // range is copied out of. With the header in one read when they start the block.
+        let pageSize = Self.pageSize
         let first = range.lowerBound / pageSize, last = (range.upperBound - 1) / pageSize
-        let from = first * pageSize, to = min(id.length, (last + 1) * pageSize)
-        let scratch = range == from..<to ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: to - from, alignment: 16)
-        defer { scratch?.deallocate() }
-        // Safety: `into` holds range.count bytes (the callers' contract), which is to - from
-        // when there is no scratch memory.
-        let pagesRead = scratch ?? UnsafeMutableRawBufferPointer(rebasing: into.pointer[0..<(to - from)])
-        var done = 0
-        while done < pagesRead.count {
-            let n = pread(fd, pagesRead.baseAddress! + done, pagesRead.count - done, off_t(dataStart + from + done))
-            if n <= 0 { return .damaged("short block") }
-            done += n
+        let from = first * pageSize, to = min(id.length, (last + 1) * pageSize), count = to - from
+        let header = Self.alignedMemory(layout.dataOffset)
+        let straight = range == from..<to && Int(bitPattern: into.pointer.baseAddress) % Self.alignment == 0
+        let scratch = straight ? nil : Self.alignedMemory(Self.alignedUp(count))
+        let whole = count / Self.alignment * Self.alignment
+        let tail = straight && whole < count ? Self.alignedMemory(Self.alignment) : nil
+        defer {
+            header.deallocate()
+            scratch?.deallocate()
+            tail?.deallocate()
+        }
+        // Safety: `into` holds range.count bytes (the callers' contract), which is `count`
+        // when there is no scratch memory; `whole` <= count.
+        let pagesRead = scratch ?? UnsafeMutableRawBufferPointer(rebasing: into.pointer[0..<count])
+        let body = scratch.map { [$0] } ?? [UnsafeMutableRawBufferPointer(rebasing: pagesRead[0..<whole])] + (tail.map { [$0] } ?? [])
+        let complete: Bool
+        do throws(IOFailure) {
+            if from == 0 {
+                complete = try Self.read(fd, into: [header] + body, at: 0) >= layout.dataOffset + count
+            } else {
+                let headerRead = try Self.read(fd, into: [header], at: 0)
+                let bodyRead = headerRead == header.count ? try Self.read(fd, into: body, at: layout.dataOffset + from) : 0
+                complete = headerRead == header.count && bodyRead >= count
+            }
+        } catch {
+            guard direct && error.code == EINVAL else { return .damaged("read: \(String(cString: strerror(error.code)))") }
+            return readBuffered(name: name, id: id, range: range, into: into)
+        }
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: header[0..<min(8, header.count)]))
+        if Self.oldMagics.contains(bytes) { return .stale }
+        guard complete else { return .damaged("short block") }
+        guard bytes == Self.magic else { return .damaged("not a block") }
+        let fields = Array(UnsafeRawBufferPointer(rebasing: header[0..<layout.headerBytes]))
+        let length = Self.uint64(fields, at: 8)
+        let storedPageSize = Int(Self.uint32(fields, at: 16)), idLength = Int(Self.uint32(fields, at: 20))
+        guard idLength == layout.identity.count, storedPageSize == pageSize, length == UInt64(id.length),
+            Array(fields[Self.headerSize..<(Self.headerSize + idLength)]) == layout.identity
+        else { return .damaged("another chunk's block") }
+        if let tail {
+            // Safety: the last count - whole (< 4096) bytes of the pages, read into `tail`.
+            UnsafeMutableRawBufferPointer(rebasing: pagesRead[whole..<count])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: tail[0..<(count - whole)]))
         }
         for page in first...last {
-            let start = page * pageSize - from, end = min(to - from, start + pageSize)
+            let start = page * pageSize - from, end = min(count, start + pageSize)
             guard CRC64.checksum(UnsafeRawBufferPointer(rebasing: pagesRead[start..<end]))
-                == Self.uint64(header, at: Self.headerSize + idLength + 8 * page)
+                == Self.uint64(fields, at: Self.headerSize + idLength + 8 * page)
             else { return .damaged("CRC-64 mismatch in page \(page)") }
         }
         if let scratch {
@@ -254,9 +313,37 @@ public final class DiskChunkCache: ChunkCache {
         return .hit
     }
 
-    /// Writes the block to tmp/ and renames it into place; the errno of a failure.
+    /// `read` again through the page cache, from now on: the filesystem refused O_DIRECT.
+    private func readBuffered(name: String, id: ChunkID, range: Range<Int>, into: MutableBytes) -> ReadResult {
+        withoutDirectIO { read(name: name, id: id, range: range, into: into) }
+    }
+
+    /// Bytes read into `buffers`, back to back from `offset` (one preadv): fewer than they
+    /// hold only at the end of the file.
+    private static func read(_ fd: Int32, into buffers: [UnsafeMutableRawBufferPointer], at offset: Int) throws(IOFailure) -> Int {
+        let vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        while true {
+            let n = vectors.withUnsafeBufferPointer { preadv(fd, $0.baseAddress, Int32($0.count), off_t(offset)) }
+            if n >= 0 { return n }
+            if errno != EINTR { throw IOFailure(code: errno) }
+        }
+    }
+
+    struct IOFailure: Error { let code: Int32 }
+
+    static func alignedMemory(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        .allocate(byteCount: count, alignment: alignment)
+    }
+
+    static func alignedUp(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
+
+    /// Marks the name of a block being written (block names are hex digits only).
+    static let temporaryMark = ".tmp-"
+
+    /// Writes the block under a temporary name and renames it into place; the errno of a
+    /// failure.
     private func write(name: String, id: ChunkID, bytes: UploadBody) -> Int32? {
-        let identity = Self.identity(id)
+        let layout = Layout(id), identity = layout.identity
         var header = Self.magic
         func append(_ v: UInt64, bytes count: Int) {
             for i in 0..<count { header.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
@@ -271,9 +358,67 @@ public final class DiskChunkCache: ChunkCache {
                 append(CRC64.checksum(UnsafeRawBufferPointer(rebasing: p[start..<min(p.count, start + Self.pageSize)])), bytes: 8)
             }
         }
-        let tmp = "\(directory)/tmp/\(name).\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        header += [UInt8](repeating: 0, count: layout.dataOffset - header.count)
+        let tmp = path(name) + Self.temporaryMark + "\(UInt64.random(in: 0...UInt64.max))"
+        let direct = direct.load(ordering: .relaxed)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? CLibc_o_direct() : 0), 0o600)
+        if fd < 0 && direct && errno == EINVAL { return withoutDirectIO { write(name: name, id: id, bytes: bytes) } }
         guard fd >= 0 else { return errno }
+        var failure = bytes.withUnsafeBytes { data in
+            direct ? Self.writeDirect(fd, header: header, data: data) : Self.writeBuffered(fd, header: header, data: data)
+        }
+        if failure == EINVAL && direct {
+            close(fd)
+            unlink(tmp)
+            return withoutDirectIO { write(name: name, id: id, bytes: bytes) }
+        }
+        if close(fd) != 0 && failure == nil { failure = errno }
+        if failure == nil && rename(tmp, path(name)) != 0 {
+            // Its directory (made at start) was removed meanwhile.
+            failure = errno == ENOENT && mkdir("\(directory)/blocks/\(name.prefix(2))", 0o700) == 0 && rename(tmp, path(name)) == 0
+                ? nil : errno
+        }
+        if failure != nil { unlink(tmp) }
+        return failure
+    }
+
+    /// Writes a block's header and bytes with one pwritev that bypasses the page cache:
+    /// whole 4 KiB pieces from aligned memory, the last partial one zero-padded and cut off
+    /// after. The errno of a failure (EINVAL: the filesystem refuses O_DIRECT).
+    private static func writeDirect(_ fd: Int32, header: [UInt8], data: UnsafeRawBufferPointer) -> Int32? {
+        let whole = data.count / alignment * alignment
+        let head = alignedMemory(header.count)
+        // Bytes from memory that is not page-aligned go through a copy that is.
+        let copy = Int(bitPattern: data.baseAddress) % alignment == 0 ? nil : alignedMemory(max(whole, 1))
+        let tail = whole < data.count ? alignedMemory(alignment) : nil
+        defer {
+            head.deallocate()
+            copy?.deallocate()
+            tail?.deallocate()
+        }
+        head.copyBytes(from: header)
+        // Safety: `whole` <= data.count, and `copy` holds `whole` bytes when it exists.
+        let body = UnsafeRawBufferPointer(rebasing: data[0..<whole])
+        if let copy { copy.copyMemory(from: body) }
+        var pieces = [UnsafeRawBufferPointer(head), copy.map { UnsafeRawBufferPointer(rebasing: $0[0..<whole]) } ?? body]
+        if let tail {
+            tail.initializeMemory(as: UInt8.self, repeating: 0)
+            tail.copyMemory(from: UnsafeRawBufferPointer(rebasing: data[whole...]))
+            pieces.append(UnsafeRawBufferPointer(tail))
+        }
+        let vectors = pieces.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        var n: Int
+        repeat {
+            n = vectors.withUnsafeBufferPointer { pwritev(fd, $0.baseAddress, Int32($0.count), 0) }
+        } while n < 0 && errno == EINTR
+        if n < 0 { return errno }
+        if n < total { return ENOSPC }  // a short write to a regular file: the disk is full
+        return tail == nil || ftruncate(fd, off_t(header.count + data.count)) == 0 ? nil : errno
+    }
+
+    /// Writes a block's header and bytes through the page cache; the errno of a failure.
+    private static func writeBuffered(_ fd: Int32, header: [UInt8], data: UnsafeRawBufferPointer) -> Int32? {
         var failure: Int32?
         func put(_ p: UnsafeRawBufferPointer, at offset: Int) {
             var done = 0
@@ -283,13 +428,17 @@ public final class DiskChunkCache: ChunkCache {
             }
         }
         header.withUnsafeBytes { put($0, at: 0) }
-        bytes.withUnsafeBytes { put($0, at: header.count) }
-        if close(fd) != 0 && failure == nil { failure = errno }
-        let dir = "\(directory)/blocks/\(name.prefix(2))"
-        if failure == nil && mkdir(dir, 0o700) != 0 && errno != EEXIST { failure = errno }
-        if failure == nil && rename(tmp, path(name)) != 0 { failure = errno }
-        if failure != nil { unlink(tmp) }
+        put(data, at: header.count)
         return failure
+    }
+
+    /// Turns O_DIRECT off for good (the filesystem refused it), then runs `body` again.
+    private func withoutDirectIO<T>(_ body: () -> T) -> T {
+        if direct.exchange(false, ordering: .relaxed) {
+            logger.debug("cache_dir does not take O_DIRECT; its blocks go through the page cache",
+                         metadata: ["cache_dir": "\(directory)"])
+        }
+        return body()
     }
 
     /// Forgets a block and deletes its file; its bytes count until the file is gone.

@@ -5,6 +5,7 @@
 // creation, so nothing is left behind if the daemon dies. All staging files
 // together hold at most `staging_max` bytes (StagingBudget); past it a write
 // fails with ENOSPC, as a full disk would.
+import CLibc
 import Dispatch
 import ObjectStore
 import Synchronization
@@ -53,12 +54,6 @@ final class StagingBudget: Sendable {
 }
 
 final class StagingFile: Sendable {
-    /// O_DIRECT (Glibc's module hides it behind _GNU_SOURCE); its value differs by arch.
-    #if arch(arm64)
-    static let oDirect: Int32 = 0o200000
-    #else
-    static let oDirect: Int32 = 0o40000
-    #endif
     private let fd: Int32
     /// The same file opened with O_DIRECT, for copies of uploaded parts: no page-cache
     /// copy (a buffered copy cost more CPU than the upload itself).
@@ -80,7 +75,7 @@ final class StagingFile: Sendable {
         var template = Array((directory + "/ossmount-staging-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw .io("cannot create a staging file in \(directory): \(String(cString: strerror(errno)))") }
-        directFD = open("/proc/self/fd/\(fd)", O_WRONLY | Self.oDirect)  // -1: not supported here
+        directFD = open("/proc/self/fd/\(fd)", O_WRONLY | CLibc_o_direct())  // -1: not supported here
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         self.fd = fd
     }

@@ -1,3 +1,4 @@
+import CLibc
 import Foundation
 import Logging
 import ObjectStore
@@ -64,8 +65,14 @@ private func filesSize(_ dir: String) -> Int64 {
                 // Another version of the object (a new ETag) is another chunk.
                 #expect(await load(cache, ChunkID(key: id.key, etag: "E2", index: 1, length: id.length)) == nil)
             }
+            // A write a crash cut short leaves a temporary file beside the blocks: the next
+            // start removes it and does not count it.
+            let leftover = "\(dir)/blocks/ab/\(String(repeating: "ab", count: 20))\(DiskChunkCache.temporaryMark)42"
+            #expect(FileManager.default.createFile(atPath: leftover, contents: Data(count: 10_000)))
             let reopened = try DiskChunkCache(directory: dir, capacity: 8 << 20, logger: logger)
             #expect(await load(reopened, id) == bytes)
+            #expect(!FileManager.default.fileExists(atPath: leftover))
+            #expect(reopened.used == filesSize(dir + "/blocks"))  // one block of whole 4 KiB pieces
         }
     }
 
@@ -103,6 +110,53 @@ private func filesSize(_ dir: String) -> Int64 {
             #expect(cache.readNow(id, range: (2 * page)..<(2 * page + 16)) == nil)  // the damaged page is not served
             #expect(!cache.contains(id))  // and the block is gone
             #expect(cache.readNow(id, range: 0..<4096) == nil)
+        }
+    }
+
+    @Test func readsOfEveryShapeBypassThePageCacheWhereTheFilesystemTakesIt() async throws {
+        try await withDirectory { dir in
+            let cache = try DiskChunkCache(directory: dir, capacity: 8 << 20, logger: logger)
+            let page = DiskChunkCache.pageSize
+            let (id, bytes) = chunk(4, length: 2 * page + 1000)
+            await store(cache, id, bytes)
+            // Whole, into page-aligned memory (as the pool's): its last partial 4 KiB apart.
+            let aligned = UnsafeMutableRawBufferPointer.allocate(byteCount: id.length, alignment: DiskChunkCache.alignment)
+            defer { aligned.deallocate() }
+            #expect(await cache.load(id, into: MutableBytes(aligned)))
+            #expect(Array(aligned) == bytes)
+            // Whole, into memory that is not; and ranges at the start, inside, at the end.
+            let unaligned = UnsafeMutableRawBufferPointer.allocate(byteCount: id.length + 1, alignment: 16)
+            defer { unaligned.deallocate() }
+            let shifted = UnsafeMutableRawBufferPointer(rebasing: unaligned[1...])
+            #expect(await cache.load(id, into: MutableBytes(shifted)))
+            #expect(Array(shifted) == bytes)
+            for range in [0..<10, (page + 3)..<(page + 4099), (2 * page)..<(2 * page + 1000), 0..<id.length] {
+                #expect(cache.readNow(id, range: range) == Array(bytes[range]), "\(range)")
+            }
+            // Stored from page-aligned memory (as the pool's), whole pages and not.
+            for length in [2 * page, 2 * page + 1] {
+                let (other, more) = chunk(5 + length % 2, length: length)
+                let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: DiskChunkCache.alignment)
+                defer { memory.deallocate() }
+                memory.copyBytes(from: more)
+                await cache.store(other, from: UploadBody(borrowing: UnsafeRawBufferPointer(memory)))
+                #expect(await load(cache, other) == more)
+            }
+            // In every block file the bytes (the length its header gives) start on a 4 KiB boundary.
+            let files = (FileManager.default.enumerator(atPath: dir + "/blocks")?.allObjects ?? [])
+                .compactMap { $0 as? String }.filter { $0.contains("/") }
+            #expect(files.count == 3)
+            for file in files {
+                let data = try #require(FileManager.default.contents(atPath: "\(dir)/blocks/\(file)"))
+                let length = data[8..<16].reversed().reduce(0) { $0 << 8 | Int($1) }
+                #expect(data.count > length && (data.count - length) % DiskChunkCache.alignment == 0, "\(file)")
+            }
+            let path = files[0]
+            // No read was refused (a misaligned O_DIRECT read fails with EINVAL and would
+            // turn direct reads off) where the filesystem takes O_DIRECT at all.
+            let probe = open("\(dir)/blocks/\(path)", O_RDONLY | CLibc_o_direct())
+            if probe >= 0 { close(probe) }
+            #expect(cache.readsBypassPageCache == (probe >= 0))
         }
     }
 

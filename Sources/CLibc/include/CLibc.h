@@ -7,3 +7,7 @@
 /// blocks in its arenas, so the process's resident size outgrows what it uses.
 /// Returns 0 on failure.
 int CLibc_return_large_blocks(void);
+
+/// O_DIRECT, which Glibc's Swift module hides behind _GNU_SOURCE (its value differs by
+/// architecture).
+int CLibc_o_direct(void);
