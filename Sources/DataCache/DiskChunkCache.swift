@@ -2,25 +2,26 @@
 // within `cache_size`. One file per chunk, `blocks/XX/NAME` (NAME from SHA-256 of
 // key, ETag, index and length), holding a header (magic, length, page size, the
 // chunk's identity), the CRC-64 of every 32 KiB page, and, from the next 4 KiB
-// boundary, the bytes. A block is
-// written under a temporary name in its own directory (creates spread over 256
-// directories, not queued on one) and renamed into place, so a crash leaves
-// either no block or a whole one; every read checks the identity and the CRC-64 of each page it
-// returns (a 4 KiB read reads and checks one page, not the chunk), and a block
-// that fails is deleted and fetched again, never served. Reads bypass the page
-// cache (O_DIRECT, where the filesystem allows it): the kernel keeps what it served
-// in the mount's own page cache already, and a copy in the block file's would cost
-// a second copy of every byte and twice the memory. Space is reserved
-// (evicting first) before a block is written, so the files never add up to more
-// than `cache_size`. A full disk
-// turns the cache off for writes, with one warning; reads go on uncached. The
-// blocks stay across remounts (the index is rebuilt from the files at start); a
-// lock file keeps a second mount out of the same directory. File I/O runs on a
-// Dispatch queue of its own, never on the cooperative pool.
+// boundary, the bytes. A block is written under a temporary name in its own
+// directory (creates spread over 256 directories, not queued on one) and renamed
+// into place, so a crash leaves either no block or a whole one; every read checks
+// the identity and the CRC-64 of each page it returns (a 4 KiB read reads and
+// checks one page, not the chunk), and a block that fails is deleted and fetched
+// again, never served. Writes and reads of whole chunks bypass the page cache
+// (O_DIRECT, where the filesystem allows it): the kernel keeps what it served in
+// the mount's own page cache already, and a copy in the block file's would cost a
+// second copy of every byte and twice the memory; random reads of parts of a
+// chunk go through the page cache, which keeps their neighbours. Space is
+// reserved (evicting first) before a block is written, so the files never add up
+// to more than `cache_size`. A full disk turns the cache off for writes, with one
+// warning; reads go on uncached. The blocks stay across remounts (the index is
+// rebuilt from the files at start); a lock file keeps a second mount out of the
+// same directory. File I/O runs on a Dispatch queue of its own, never on the
+// cooperative pool.
+import CLibc
 import Dispatch
 import Foundation
 import Logging
-import CLibc
 import ObjectStore
 import OSSCrypto
 import Synchronization
@@ -242,9 +243,13 @@ public final class DiskChunkCache: ChunkCache {
     var readsBypassPageCache: Bool { direct.load(ordering: .relaxed) }
 
     /// Reads bytes `range` of a block into `into` (exactly range.count bytes), checking the
-    /// identity and the CRC-64 of every page the range touches.
+    /// identity and the CRC-64 of every page the range touches. A whole chunk is read
+    /// with O_DIRECT (the kernel keeps what it serves in the mount's own pages); part of
+    /// one (a random read into a large file) through the page cache, which keeps the rest
+    /// of its 32 KiB page and the header for the next random read nearby: the mount's page
+    /// cache holds only the 4 KiB that were asked for.
     private func read(name: String, id: ChunkID, range: Range<Int>, into: MutableBytes) -> ReadResult {
-        let direct = direct.load(ordering: .relaxed)
+        let direct = range == 0..<id.length && direct.load(ordering: .relaxed)
         let fd = open(path(name), O_RDONLY | O_CLOEXEC | (direct ? CLibc_o_direct() : 0))
         if fd < 0 && direct && errno == EINVAL { return readBuffered(name: name, id: id, range: range, into: into) }
         guard fd >= 0 else { return .missing }  // being written, or evicted meanwhile

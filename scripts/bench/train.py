@@ -58,6 +58,16 @@ def paged_out_bytes():
     """Bytes the kernel's DAMON "pageout" schemes have reclaimed so far, or None without
     them. Some VMs run one (kdamond) as proactive reclaim: it evicts page-cache pages left
     idle for a while, even with free memory, so a warm epoch can need a few GETs again."""
+    # The kernel answers EBUSY while kdamond is between states: asked again shortly.
+    for _ in range(20):
+        try:
+            return damon_pageout_total()
+        except OSError:
+            time.sleep(0.05)
+    return None
+
+
+def damon_pageout_total():
     root = "/sys/kernel/mm/damon/admin/kdamonds"
     total, found = 0, False
     for k in (os.listdir(root) if os.path.isdir(root) else []):
@@ -292,7 +302,10 @@ def one_run(args, server, base, names, crcs, crcs_path):
         r[f"{w}.cache.remount"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
         r[f"{w}.cache.peak_rss_mib"] = peak_rss_mib(m.pid)
         m.unmount()
-        shutil.rmtree(cache)
+        # Removed at the end, not here: on ext4 without a journal (some VMs' disks) the
+        # next run's 10,000 creates would each scan the inodes deleted less than a minute
+        # before (ext4's recently_deleted check), which measures the cleanup, not the mount.
+        args.caches.append(cache)
 
         drop_caches()
         c = connector(server, base, "epochs", workers, crcs_path)
@@ -414,6 +427,7 @@ def main():
     args = p.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
     args.ossmount = os.path.join(args.bin, "ossmount")
+    args.caches = []
     base = tempfile.mkdtemp(prefix="ossbench-train-", dir="/dev/shm")
     hosts = open(HOSTS).read()
     server = None
@@ -445,6 +459,10 @@ def main():
         text = report(args, runs, args.samples)
         os.makedirs("bench-results", exist_ok=True)
         stem = f"bench-results/{datetime.date.today()}-train"
+        # A second run on the same day keeps the first's results.
+        n = 2
+        while os.path.exists(stem + ".md"):
+            stem, n = f"bench-results/{datetime.date.today()}-train-{n}", n + 1
         with open(stem + ".json", "w") as f:
             json.dump({"samples": args.samples, "workers": args.workers, "runs": runs}, f, indent=1)
         with open(stem + ".md", "w") as f:
@@ -461,6 +479,8 @@ def main():
             if line.split()[1].startswith(base):
                 subprocess.run(["fusermount3", "-uz", line.split()[1]], check=False)
         shutil.rmtree(base, ignore_errors=True)
+        for cache in args.caches:
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":
