@@ -262,10 +262,13 @@ public final class DiskChunkCache: ChunkCache {
         let pageSize = Self.pageSize
         let first = range.lowerBound / pageSize, last = (range.upperBound - 1) / pageSize
         let from = first * pageSize, to = min(id.length, (last + 1) * pageSize), count = to - from
-        let header = Self.alignedMemory(layout.dataOffset)
-        let straight = range == from..<to && Int(bitPattern: into.pointer.baseAddress) % Self.alignment == 0
-        let scratch = straight ? nil : Self.alignedMemory(Self.alignedUp(count))
-        let whole = count / Self.alignment * Self.alignment
+        // O_DIRECT wants memory, offsets and lengths in whole 4 KiB; buffered reads do not.
+        let align = direct ? Self.alignment : 16
+        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.dataOffset, alignment: align)
+        let straight = range == from..<to && Int(bitPattern: into.pointer.baseAddress) % align == 0
+        let scratch = straight ? nil : UnsafeMutableRawBufferPointer.allocate(
+            byteCount: direct ? Self.alignedUp(count) : count, alignment: align)
+        let whole = direct ? count / Self.alignment * Self.alignment : count
         let tail = straight && whole < count ? Self.alignedMemory(Self.alignment) : nil
         defer {
             header.deallocate()
