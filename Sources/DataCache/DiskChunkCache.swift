@@ -70,8 +70,8 @@ public final class DiskChunkCache: ChunkCache {
         var writesOff = false
     }
     private let state = Mutex(State())
-    /// Reads use O_DIRECT until the filesystem refuses it once.
-    private let direct = Atomic(true)
+    /// Blocks are written, and read whole, with O_DIRECT until the filesystem refuses it once.
+    private let direct: Atomic<Bool>
 
     /// Where the parts of a chunk's block lie.
     struct Layout {
@@ -88,7 +88,9 @@ public final class DiskChunkCache: ChunkCache {
     }
 
     /// Opens (creating) the directory, takes its lock and indexes the blocks already there.
-    public init(directory: String, capacity: Int64, logger: Logger) throws(CacheSetupError) {
+    /// `directIO`: false goes through the page cache from the start (tests of that path).
+    public init(directory: String, capacity: Int64, logger: Logger, directIO: Bool = true) throws(CacheSetupError) {
+        direct = Atomic(directIO)
         self.directory = directory
         self.capacity = capacity
         self.logger = logger
@@ -239,8 +241,9 @@ public final class DiskChunkCache: ChunkCache {
 
     static func pages(_ length: Int) -> Int { (length + pageSize - 1) / pageSize }
 
-    /// Whether reads bypass the page cache (the filesystem has taken O_DIRECT so far).
-    var readsBypassPageCache: Bool { direct.load(ordering: .relaxed) }
+    /// Whether writes and whole reads bypass the page cache (the filesystem has taken
+    /// O_DIRECT so far).
+    var bypassesPageCache: Bool { direct.load(ordering: .relaxed) }
 
     /// Reads bytes `range` of a block into `into` (exactly range.count bytes), checking the
     /// identity and the CRC-64 of every page the range touches. A whole chunk is read
@@ -369,7 +372,11 @@ public final class DiskChunkCache: ChunkCache {
         header += [UInt8](repeating: 0, count: layout.dataOffset - header.count)
         let tmp = path(name) + Self.temporaryMark + "\(UInt64.random(in: 0...UInt64.max))"
         let direct = direct.load(ordering: .relaxed)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? CLibc_o_direct() : 0), 0o600)
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? CLibc_o_direct() : 0)
+        var fd = open(tmp, flags, 0o600)
+        if fd < 0 && errno == ENOENT && mkdir("\(directory)/blocks/\(name.prefix(2))", 0o700) == 0 {
+            fd = open(tmp, flags, 0o600)  // its directory (made at start) was removed meanwhile
+        }
         if fd < 0 && direct && errno == EINVAL { return withoutDirectIO { write(name: name, id: id, bytes: bytes) } }
         guard fd >= 0 else { return errno }
         var failure = bytes.withUnsafeBytes { data in
@@ -381,11 +388,7 @@ public final class DiskChunkCache: ChunkCache {
             return withoutDirectIO { write(name: name, id: id, bytes: bytes) }
         }
         if close(fd) != 0 && failure == nil { failure = errno }
-        if failure == nil && rename(tmp, path(name)) != 0 {
-            // Its directory (made at start) was removed meanwhile.
-            failure = errno == ENOENT && mkdir("\(directory)/blocks/\(name.prefix(2))", 0o700) == 0 && rename(tmp, path(name)) == 0
-                ? nil : errno
-        }
+        if failure == nil && rename(tmp, path(name)) != 0 { failure = errno }
         if failure != nil { unlink(tmp) }
         return failure
     }
