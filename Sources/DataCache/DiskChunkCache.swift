@@ -268,6 +268,7 @@ public final class DiskChunkCache: ChunkCache {
         // O_DIRECT wants memory, offsets and lengths in whole 4 KiB; buffered reads do not.
         let align = direct ? Self.alignment : 16
         let header = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.dataOffset, alignment: align)
+        header.storeBytes(of: 0, as: UInt64.self)  // the magic's place, read even when the file is shorter
         let straight = range == from..<to && Int(bitPattern: into.pointer.baseAddress) % align == 0
         let scratch = straight ? nil : UnsafeMutableRawBufferPointer.allocate(
             byteCount: direct ? Self.alignedUp(count) : count, alignment: align)
