@@ -296,7 +296,7 @@ public final class DiskChunkCache: ChunkCache {
             guard direct && error.code == EINVAL else { return .damaged("read: \(String(cString: strerror(error.code)))") }
             return readBuffered(name: name, id: id, range: range, into: into)
         }
-        let bytes = Array(UnsafeRawBufferPointer(rebasing: header[0..<min(8, header.count)]))
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: header[0..<8]))  // header.count >= 4096
         if Self.oldMagics.contains(bytes) { return .stale }
         guard complete else { return .damaged("short block") }
         guard bytes == Self.magic else { return .damaged("not a block") }

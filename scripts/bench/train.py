@@ -363,8 +363,8 @@ def paged_out(runs, w):
     """What the VM's proactive reclaim took during epochs 1 and 2, when it runs: pages
     read in epoch 1 go too (a perf trace of mm_filemap_delete_from_page_cache showed every
     removal during epoch 1 made by kdamond), and each is a GET in epoch 2."""
-    sums = [run[f"{w}.mount.epoch1"]["paged_out_mib"] + run[f"{w}.mount.epoch2"]["paged_out_mib"] for run in runs
-            if run[f"{w}.mount.epoch1"]["paged_out_mib"] is not None and run[f"{w}.mount.epoch2"]["paged_out_mib"] is not None]
+    pairs = [(run[f"{w}.mount.epoch1"]["paged_out_mib"], run[f"{w}.mount.epoch2"]["paged_out_mib"]) for run in runs]
+    sums = [a + b for a, b in pairs if a is not None and b is not None]
     if not sums:
         return ""
     return f"; meanwhile, in epochs 1 and 2, the kernel's DAMON pageout reclaimed {statistics.median(sums):.0f} MiB"
