@@ -72,6 +72,9 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func run() {
+        // The kernel's name for this thread (top -H, perf, /proc): Foundation's
+        // Thread.name does not set it on Linux, and a thread inherits its creator's.
+        try? "ossmount-curl".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
         var running: Int32 = 0
         while true {
             let (new, cancelled, stopping) = inbox.withLock { box in

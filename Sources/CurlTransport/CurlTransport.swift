@@ -2,7 +2,8 @@
 // drives every transfer of the process (curl_multi_poll + curl_multi_perform);
 // callers submit a request and suspend until it completes. The multi handle
 // keeps the connection cache, so keep-alive connections are reused across
-// requests and across callers. No curl type leaves this module.
+// requests and across callers. `start` is the same without a Task: its completion
+// runs on the I/O thread. No curl type leaves this module.
 import CCurl
 import Foundation
 import Logging
@@ -45,6 +46,15 @@ public final class CurlTransport: HTTPTransport {
         } onCancel: {
             loop.cancel(transfer)
         }
+    }
+
+    public func start(_ request: HTTPRequest, sink: HTTPResponseSink,
+                      completion: @escaping @Sendable (Result<HTTPResponseHead, any Error>) -> Void) -> (@Sendable () -> Void)?
+    {
+        let transfer = Transfer(request: request, sink: sink)
+        transfer.completion = completion
+        loop.submit(transfer)
+        return { [loop] in loop.cancel(transfer) }
     }
 
     /// Connections opened so far (for tests and metrics: reuse keeps this low).

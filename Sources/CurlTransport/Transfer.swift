@@ -7,11 +7,14 @@ import Synchronization
 
 final class Transfer: @unchecked Sendable {
     // Safety: after `submit`, every mutable field is touched only on the CurlLoop thread
-    // (callbacks run inside curl_multi_perform on that thread). `continuation` is set
-    // before submit and resumed once, by `finish`, on the loop thread. `cancelled` is atomic.
+    // (callbacks run inside curl_multi_perform on that thread). `continuation` or
+    // `completion` is set before submit and used once, by `finish`, on the loop thread
+    // (or in `submit`'s caller when the loop is shut down). `cancelled` is atomic.
     let request: HTTPRequest
     let sink: HTTPResponseSink
     var continuation: CheckedContinuation<HTTPResponseHead, Error>?
+    /// Instead of `continuation` (`CurlTransport.start`): called once, on the loop thread.
+    var completion: (@Sendable (Result<HTTPResponseHead, any Error>) -> Void)?
     let cancelled = Atomic<Bool>(false)
 
     var easy: UnsafeMutableRawPointer?
@@ -62,6 +65,8 @@ final class Transfer: @unchecked Sendable {
     func finish(_ result: Result<HTTPResponseHead, Error>) {
         continuation?.resume(with: result)
         continuation = nil
+        completion?(result)
+        completion = nil
     }
 
     static func failure(for code: CURLcode, detail: String) -> TransportFailure {

@@ -115,6 +115,11 @@ extension FuseFilesystem {
 public enum FuseImmediateRead: Sendable {
     case reply(any FuseReadBuffer)
     case later(@Sendable () async throws(FuseError) -> any FuseReadBuffer)
+    /// The bytes are on their way: `wait` calls its argument once, from whatever thread
+    /// they arrive on (the reply is sent from there, no Task), or with nil: then
+    /// `otherwise` answers, in a Task.
+    case whenArrived(_ wait: @Sendable (@escaping @Sendable ((any FuseReadBuffer)?) -> Void) -> Void,
+                     otherwise: @Sendable () async throws(FuseError) -> any FuseReadBuffer)
 }
 
 /// The bytes of a read reply, possibly in several pieces of memory the

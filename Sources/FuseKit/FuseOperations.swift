@@ -102,6 +102,18 @@ enum FuseOperations {
                     let data = try await finish()
                     data.withPieces { r.pieces($0) }
                 }
+            case .whenArrived(let wait, let otherwise):
+                let r = FuseRequest(req!)
+                wait { data in
+                    if let data { return data.withPieces { r.pieces($0) } }
+                    Task {
+                        do throws(FuseError) {
+                            try await otherwise().withPieces { r.pieces($0) }
+                        } catch {
+                            r.error(error.errno)
+                        }
+                    }
+                }
             }
         }
         ops.release = { req, ino, fi in

@@ -55,11 +55,15 @@ public protocol CredentialsProvider: Sendable {
     /// The server refused the credentials (a 403 such as InvalidAccessKeyId): forget
     /// any cached ones, so the next call reads the source again.
     func invalidate()
+    /// The credentials when they are at hand without waiting and need no refresh (a
+    /// request is signed with them in the caller's thread); nil: call `credentials()`.
+    func credentialsNow() -> Credentials?
 }
 
 extension CredentialsProvider {
     public func changeStamp() -> String? { nil }
     public func invalidate() {}
+    public func credentialsNow() -> Credentials? { nil }
 }
 
 public struct StaticCredentialsProvider: CredentialsProvider {
@@ -70,6 +74,7 @@ public struct StaticCredentialsProvider: CredentialsProvider {
         sourceDescription = source
     }
     public func credentials() async throws -> Credentials? { value }
+    public func credentialsNow() -> Credentials? { value }
 }
 
 /// `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN` (ossfs, ossutil), or
@@ -88,7 +93,10 @@ public struct EnvironmentCredentialsProvider: CredentialsProvider {
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"),
     ]
 
-    public func credentials() async throws -> Credentials? {
+    public func credentials() async throws -> Credentials? { try read() }
+    public func credentialsNow() -> Credentials? { try? read() }
+
+    private func read() throws -> Credentials? {
         for (idName, secretName, tokenName) in Self.families {
             let id = environment[idName] ?? ""
             let secret = environment[secretName] ?? ""

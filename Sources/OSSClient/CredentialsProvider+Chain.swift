@@ -54,16 +54,23 @@ public final class CachingCredentialsProvider: CredentialsProvider {
 
     public func invalidate() { state.withLock { $0.cached = nil } }
 
+    /// The cached credentials while they need no refresh.
+    private func fresh(_ s: inout State, now: Double) -> Credentials? {
+        guard !changed(&s, now: now), let c = s.cached else { return nil }
+        // Refresh from a fifth of the lifetime before expiry, at most refreshMargin.
+        let lifetime = (c.expiration ?? now) - s.loadedAt
+        return c.expires(within: min(refreshMargin, max(lifetime / 5, Self.expirySafety)), of: now) ? nil : c
+    }
+
+    public func credentialsNow() -> Credentials? {
+        let now = clock.now()
+        return state.withLock { fresh(&$0, now: now) }
+    }
+
     public func credentials() async throws -> Credentials? {
         let now = clock.now()
         let (current, task): (Credentials?, Task<Credentials?, Error>?) = state.withLock { s in
-            if !changed(&s, now: now), let c = s.cached {
-                // Refresh from a fifth of the lifetime before expiry, at most refreshMargin.
-                let lifetime = (c.expiration ?? now) - s.loadedAt
-                if !c.expires(within: min(refreshMargin, max(lifetime / 5, Self.expirySafety)), of: now) {
-                    return (c, nil)
-                }
-            }
+            if let c = fresh(&s, now: now) { return (c, nil) }
             if s.refresh == nil { s.refresh = Task { try await self.reload() } }
             let valid = s.cached.flatMap { $0.expires(within: Self.expirySafety, of: now) ? nil : $0 }
             return (valid, s.refresh)
@@ -110,6 +117,10 @@ public final class CredentialsChain: CredentialsProvider {
 
     public func invalidate() {
         if let i = chosen.withLock({ $0 }) { providers[i].invalidate() }
+    }
+
+    public func credentialsNow() -> Credentials? {
+        chosen.withLock { $0 }.flatMap { providers[$0].credentialsNow() }
     }
 
     public func credentials() async throws -> Credentials? {

@@ -12,8 +12,14 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
     public init(_ pairs: [(String, String)]) { fields = pairs.map { (name: $0.0, value: $0.1) } }
 
     public subscript(name: String) -> String? {
-        let lower = name.lowercased()
-        return fields.first { $0.name.lowercased() == lower }?.value
+        fields.first { Self.sameName($0.name, name) }?.value
+    }
+
+    /// Header names compared ASCII case-insensitively, without a lowercased copy of
+    /// each (a response's fields were looked up that way a dozen times per request).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c | 0x20 : c }
+        return a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { lower($0) == lower($1) }
     }
 
     /// Replaces every field of that name with one.
@@ -25,8 +31,7 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
     public mutating func add(_ name: String, _ value: String) { fields.append((name: name, value: value)) }
 
     public mutating func remove(_ name: String) {
-        let lower = name.lowercased()
-        fields.removeAll { $0.name.lowercased() == lower }
+        fields.removeAll { Self.sameName($0.name, name) }
     }
 
     public func contains(_ name: String) -> Bool { self[name] != nil }
@@ -93,6 +98,21 @@ public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns once the whole response went into `sink`. Throws
     /// `TransportFailure` when no complete response arrived.
     func execute(_ request: HTTPRequest, sink: HTTPResponseSink) async throws -> HTTPResponseHead
+
+    /// Sends `request` without a Task: `completion` is called once, on the transport's
+    /// I/O thread (or at once, in the caller's, when the request cannot be sent), after the
+    /// whole response went into `sink`. Returns what cancels it; nil when this transport
+    /// has no such path (use `execute`).
+    func start(_ request: HTTPRequest, sink: HTTPResponseSink,
+               completion: @escaping @Sendable (Result<HTTPResponseHead, any Error>) -> Void) -> (@Sendable () -> Void)?
+}
+
+extension HTTPTransport {
+    public func start(_ request: HTTPRequest, sink: HTTPResponseSink,
+                      completion: @escaping @Sendable (Result<HTTPResponseHead, any Error>) -> Void) -> (@Sendable () -> Void)?
+    {
+        nil
+    }
 }
 
 /// Formats values that may carry secrets so that they never reach a log or an error.

@@ -6,6 +6,7 @@
 import Logging
 import ObjectStore
 import OSSCrypto
+import Synchronization
 
 public struct OSSClientConfig: Sendable {
     public var endpoint: OSSEndpoint
@@ -60,6 +61,7 @@ public final class OSSClient: ObjectClient {
     /// Requests slower than this are logged at notice level with their key and status.
     let slowRequestThreshold: Double
     let metrics: ClientMetrics
+    let signingKeys = SigningKeyCache()
 
     public init(config: OSSClientConfig, transport: HTTPTransport, credentials: CredentialsProvider,
                 clock: ClientClock = .system, logger: Logger = Logger(label: "ossmount.client"),
@@ -122,15 +124,24 @@ public final class OSSClient: ObjectClient {
         let request = try await signedRequest(op)
         let sink = ResponseCollector(target: target, computeCRC: computeCRC)
         let start = clock.now()
-        let head: HTTPResponseHead
-        let sent = op.body?.count ?? 0
-        do {
-            head = try await transport.execute(request, sink: sink)
-        } catch {
-            metrics.answered(op.name, status: "error", seconds: clock.now() - start, sent: sent, received: sink.bytesWritten)
-            throw Self.transportError(error, op: op, overflow: sink.overflow)
-        }
+        let result: Result<HTTPResponseHead, any Error>
+        do { result = .success(try await transport.execute(request, sink: sink)) } catch { result = .failure(error) }
+        return try conclude(op, result, sink: sink, since: start).get()
+    }
+
+    /// One try's outcome as a response or the seam's error, counted in the metrics and logged.
+    func conclude(_ op: OSSOperation, _ result: Result<HTTPResponseHead, any Error>, sink: ResponseCollector,
+                  since start: Double) -> Result<OSSResponse, ObjectStoreError>
+    {
         let seconds = clock.now() - start
+        let sent = op.body?.count ?? 0
+        let head: HTTPResponseHead
+        switch result {
+        case .failure(let error):
+            metrics.answered(op.name, status: "error", seconds: seconds, sent: sent, received: sink.bytesWritten)
+            return .failure(Self.transportError(error, op: op, overflow: sink.overflow))
+        case .success(let h): head = h
+        }
         metrics.answered(op.name, status: String(head.status), seconds: seconds, sent: sent, received: sink.bytesWritten)
         let metadata: Logger.Metadata = [
             "op": "\(op.name)", "key": "\(op.key ?? "")", "status": "\(head.status)",
@@ -142,9 +153,9 @@ public final class OSSClient: ObjectClient {
         } else {
             logger.debug("request", metadata: metadata)
         }
-        guard head.status < 300 else { throw .service(ErrorDecoding.decode(head, body: sink.errorBody)) }
-        return OSSResponse(status: head.status, headers: head.headers, body: sink.body, bytesRead: sink.bytesWritten,
-                           bodyCRC: sink.crc.value)
+        guard head.status < 300 else { return .failure(.service(ErrorDecoding.decode(head, body: sink.errorBody))) }
+        return .success(OSSResponse(status: head.status, headers: head.headers, body: sink.body,
+                                    bytesRead: sink.bytesWritten, bodyCRC: sink.crc.value))
     }
 
     /// A failed transfer as the seam's error.
@@ -167,13 +178,21 @@ public final class OSSClient: ObjectClient {
         } catch {
             throw .credentials("\(credentials.sourceDescription): \(error)")
         }
+        return signed(op, with: creds)
+    }
+
+    /// The wire request for `op`, signed with `creds`.
+    func signed(_ op: OSSOperation, with creds: Credentials) -> HTTPRequest {
         var signing = SigningRequest(method: op.method, bucket: config.bucket, key: op.key ?? "", query: op.query,
                                      headers: op.headers)
         signing.headers.set("User-Agent", config.userAgent)
         let time = SigningTime(unixSeconds: Int64(clock.now()))
         switch config.signatureVersion {
         case .v1: SignerV1.sign(&signing, credentials: creds, time: time)
-        case .v4: SignerV4.sign(&signing, credentials: creds, region: config.region ?? "", time: time)
+        case .v4:
+            let region = config.region ?? ""
+            SignerV4.sign(&signing, credentials: creds, region: region, time: time,
+                          signingKey: signingKeys.key(creds, day: time.day, region: region))
         }
         let url = config.endpoint.url(bucket: config.bucket, key: op.key ?? "", query: op.query)
         return HTTPRequest(method: op.method, url: url, headers: signing.headers, body: op.body)
@@ -195,5 +214,19 @@ public final class OSSClient: ObjectClient {
                                   expiresIn: expiresIn).items
         }
         return config.endpoint.url(bucket: config.bucket, key: key, query: query + items)
+    }
+}
+
+/// The V4 signing key of the credentials in use, derived once per day (four HMACs)
+/// instead of for every request.
+final class SigningKeyCache: Sendable {
+    private let cached = Mutex<(secret: Secret, day: String, region: String, key: [UInt8])?>(nil)
+
+    func key(_ credentials: Credentials, day: String, region: String) -> [UInt8] {
+        let secret = credentials.accessKeySecret
+        if let c = cached.withLock({ $0 }), c.secret == secret, c.day == day, c.region == region { return c.key }
+        let key = SignerV4.signingKey(secret: secret, day: day, region: region)
+        cached.withLock { $0 = (secret, day, region, key) }
+        return key
     }
 }

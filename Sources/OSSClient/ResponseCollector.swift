@@ -9,7 +9,7 @@ final class ResponseCollector: HTTPResponseSink, @unchecked Sendable {
     // Safety: the transport calls receiveHead/receiveBody from one thread, in order, and
     // the operation reads the fields only after `execute` returned (which happens-after
     // the last callback); no two threads touch the state at once.
-    enum Target {
+    enum Target: Sendable {
         case buffer(MutableBytes)
         /// Into `body`, at most `limit` bytes; `expected` when the caller knows the size
         /// (a range), not a listing's.

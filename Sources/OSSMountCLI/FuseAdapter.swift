@@ -260,6 +260,14 @@ struct FuseAdapter: FuseFilesystem {
             return .reply(data)
         case .later(let finish)?:
             return .later { () async throws(FuseError) -> any FuseReadBuffer in try await counted(ino, finish) }
+        case .whenArrived(let wait, let finish)?:
+            let bytes = metrics.fuseReadBytes
+            return .whenArrived({ deliver in
+                wait { data in
+                    if let data { bytes.increment(by: data.count) }
+                    deliver(data)
+                }
+            }, otherwise: { () async throws(FuseError) -> any FuseReadBuffer in try await counted(ino, finish) })
         case nil:
             return .later { () async throws(FuseError) -> any FuseReadBuffer in
                 try await read(ino, handle: handle, offset: offset, size: size)

@@ -11,6 +11,13 @@ public protocol ObjectClient: Sendable {
     func getObject(_ key: String, range: ByteRange?, ifMatch: ETag?, into destination: ReadDestination) async throws
         -> GetResult
 
+    /// One try of a GET into `buffer` without a Task: `completion` is called once, from any
+    /// thread, with the result; no retry (on a failure, go on with `getObject`). Returns
+    /// what cancels it; nil when not started (use `getObject`).
+    func startGetObject(_ key: String, range: ByteRange?, ifMatch: ETag?, into buffer: MutableBytes,
+                        completion: @escaping @Sendable (Result<GetResult, ObjectStoreError>) -> Void)
+        -> (@Sendable () -> Void)?
+
     func putObject(_ key: String, body: UploadBody, options: WriteOptions) async throws -> WriteResult
 
     /// Appends at `position`, which must equal the current length (0 creates the object).
@@ -45,6 +52,13 @@ public protocol ObjectClient: Sendable {
 }
 
 extension ObjectClient {
+    public func startGetObject(_ key: String, range: ByteRange?, ifMatch: ETag?, into buffer: MutableBytes,
+                               completion: @escaping @Sendable (Result<GetResult, ObjectStoreError>) -> Void)
+        -> (@Sendable () -> Void)?
+    {
+        nil
+    }
+
     public func headObject(_ key: String) async throws -> ObjectInfo { try await headObject(key, ifMatch: nil) }
 
     /// The whole object (or range) as an array; for small objects and tests.

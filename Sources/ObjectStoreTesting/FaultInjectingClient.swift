@@ -98,6 +98,21 @@ public final class FaultInjectingClient: ObjectClient {
     {
         try await run(.get) { try await base.getObject(key, range: range, ifMatch: ifMatch, into: destination) }
     }
+    /// Faults as for `getObject`; one before the call completes at once, in the caller's thread.
+    public func startGetObject(_ key: String, range: ByteRange?, ifMatch: ETag?, into buffer: MutableBytes,
+                               completion: @escaping @Sendable (Result<GetResult, ObjectStoreError>) -> Void)
+        -> (@Sendable () -> Void)?
+    {
+        let fault = decide(.get)
+        if let fault, !fault.afterCall {
+            completion(.failure(fault.0))
+            return {}
+        }
+        return base.startGetObject(key, range: range, ifMatch: ifMatch, into: buffer) { result in
+            completion(fault.map { .failure($0.0) } ?? result)
+        }
+    }
+
     public func putObject(_ key: String, body: UploadBody, options: WriteOptions) async throws -> WriteResult {
         try await run(.put) { try await base.putObject(key, body: body, options: options) }
     }

@@ -39,6 +39,41 @@ extension InMemoryObjectStore {
         }
     }
 
+    /// As the HTTP client's: the GET runs apart (a Task stands in for the transport's I/O
+    /// thread) and `completion` is called from there.
+    public func startGetObject(_ key: String, range: ByteRange?, ifMatch: ETag?, into buffer: MutableBytes,
+                               completion: @escaping @Sendable (Result<GetResult, ObjectStoreError>) -> Void)
+        -> (@Sendable () -> Void)?
+    {
+        let run: @Sendable () -> Void = {
+            Task {
+                do {
+                    completion(.success(try await self.getObject(key, range: range, ifMatch: ifMatch, into: .buffer(buffer))))
+                } catch {
+                    completion(.failure(error as? ObjectStoreError ?? .invalidResponse("\(error)")))
+                }
+            }
+        }
+        let held = heldGets.withLock { h in
+            if h.holding { h.waiting.append(run) }
+            return h.holding
+        }
+        if !held { run() }
+        return {}
+    }
+
+    /// While on, GETs started by `startGetObject` wait; turned off, they go on (tests of
+    /// what answers a read whose bytes are on their way).
+    public func holdStartedGets(_ on: Bool) {
+        let go = heldGets.withLock { h in
+            defer { h = (on, on ? h.waiting : []) }
+            return on ? [] : h.waiting
+        }
+        for run in go { run() }
+    }
+
+    public var heldGetCount: Int { heldGets.withLock { $0.waiting.count } }
+
     public func putObject(_ key: String, body: UploadBody, options: WriteOptions) async throws -> WriteResult {
         let data = body.withUnsafeBytes { Array($0) }
         let object = newObject(data, type: .normal, options: options)

@@ -35,6 +35,8 @@ public final class InMemoryObjectStore: ObjectClient {
     }
 
     let state = Mutex(State())
+    /// GETs started by `startGetObject` while `holdStartedGets` holds them.
+    let heldGets = Mutex<(holding: Bool, waiting: [@Sendable () -> Void])>((false, []))
     let now: @Sendable () -> Timestamp
 
     /// Smallest size of a part other than the last, as on OSS (100 KiB).

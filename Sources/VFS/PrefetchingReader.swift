@@ -38,6 +38,11 @@ public struct ReadData: @unchecked Sendable {
 public enum ImmediateRead: Sendable {
     case done(ReadData)
     case later(@Sendable () async throws(VFSError) -> ReadData)
+    /// Bytes on their way: `wait` calls its argument once, from the thread they arrive on,
+    /// with them, or with nil when fetching failed: then `otherwise` gives the error (or
+    /// the bytes, fetched again).
+    case whenArrived(_ wait: @Sendable (@escaping @Sendable (ReadData?) -> Void) -> Void,
+                     otherwise: @Sendable () async throws(VFSError) -> ReadData)
 }
 
 /// Bytes pinned in memory for a ReadData.
@@ -74,23 +79,12 @@ final class PrefetchingReader: Sendable {
     final class Chunk: Sendable {
         let buffer: PooledBuffer
         let length: Int
-        /// nil: loaded from the local cache in the reader's thread, arrived already.
-        let fetch: Task<Void, Error>?
-        /// Set (releasing) when the fetch filled the buffer: a reader that sees it (acquiring)
-        /// may use the bytes without awaiting the task.
-        let arrived: Arrival
-        init(buffer: PooledBuffer, length: Int, fetch: Task<Void, Error>?, arrived: Arrival) {
+        let fetch: ChunkFetch
+        init(buffer: PooledBuffer, length: Int, fetch: ChunkFetch) {
             self.buffer = buffer
             self.length = length
             self.fetch = fetch
-            self.arrived = arrived
         }
-    }
-
-    final class Arrival: Sendable {
-        private let flag = Atomic<Bool>(false)
-        func set() { flag.store(true, ordering: .releasing) }
-        var isSet: Bool { flag.load(ordering: .acquiring) }
     }
 
     private struct State {
@@ -142,7 +136,10 @@ final class PrefetchingReader: Sendable {
             var refused: [Int] = []
             let loadNow = mayBlock && s.planner.chunkCount == 1 && s.planner.fileSize <= UInt64(Self.smallFileLoadedNow)
             for i in d.fetch {
-                if let c = (loadNow ? loadFromCache(i, &s) : nil) ?? startFetch(i, &s) { s.chunks[i] = c } else { refused.append(i) }
+                // Looked for in the local cache here (a miss then goes straight to OSS), or by the fetch.
+                let c = loadNow ? loadFromCache(i, &s) ?? startFetch(i, &s, lookInCache: false)
+                    : startFetch(i, &s, lookInCache: true)
+                if let c { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
             var serve: [Chunk]?
@@ -167,9 +164,44 @@ final class PrefetchingReader: Sendable {
             metrics.cacheHits.increment()
             return data
         }
-        guard serve.allSatisfy({ $0.arrived.isSet }) else { return nil }
+        guard serve.allSatisfy({ $0.fetch.isArrived }) else { return nil }
         metrics.prefetchHits.increment()
         return pieces(p, serve)
+    }
+
+    /// For a read served from chunks still arriving: calls `deliver` once, from the thread
+    /// the last of them arrives on, with the read's bytes; with nil when one failed (then
+    /// `finish` gives the error and drops the chunk).
+    func whenArrived(_ p: Plan, _ deliver: @escaping @Sendable (ReadData?) -> Void) {
+        guard let serve = p.serve, !serve.isEmpty, p.offset < p.end else { return deliver(nil) }
+        let count = ArrivalCount(serve.count)
+        for c in serve {
+            c.fetch.whenDone { [self] error in
+                let (last, failed) = count.arrive(failed: error != nil)
+                guard last else { return }
+                if failed { return deliver(nil) }
+                metrics.prefetchHits.increment()
+                deliver(pieces(p, serve))
+            }
+        }
+    }
+
+    /// A read no chunk serves (a jump, the first of a streak), started in this thread
+    /// without a Task: one ranged GET into memory of its own; `deliver` is called from
+    /// the transport's thread with the bytes, or with nil when that one try failed (then
+    /// `finish` reads it again, with retries). False: the client cannot start it so.
+    func startDirectRead(_ p: Plan, _ deliver: @escaping @Sendable (ReadData?) -> Void) -> Bool {
+        guard p.serve == nil, p.offset < p.end else { return false }
+        let count = Int(p.end - p.offset)
+        let box = ByteBox(count: count)
+        let metrics = self.metrics
+        let started = client.startGetObject(key, range: ByteRange(p.offset, p.end), ifMatch: etag,
+                                            into: box.slice(0, count)) { result in
+            guard case .success(let got) = result, got.bytesRead == count else { return deliver(nil) }
+            metrics.prefetchMisses.increment()
+            deliver(ReadData(pieces: [box.pointer], owners: [box]))
+        }
+        return started != nil
     }
 
     /// Waits for what the read needs, or reads it directly.
@@ -187,7 +219,7 @@ final class PrefetchingReader: Sendable {
         metrics.prefetchHits.increment()
         for (n, c) in serve.enumerated() {
             do {
-                try await c.fetch?.value
+                try await c.fetch.value()
             } catch {
                 let index = Int(p.offset / p.chunkSize) + n
                 state.withLock { s in
@@ -223,7 +255,7 @@ final class PrefetchingReader: Sendable {
         for i in needed {
             if let c = s.chunks[i] {
                 served.append(c)
-            } else if let c = startFetch(i, &s) {
+            } else if let c = startFetch(i, &s, lookInCache: true) {
                 s.chunks[i] = c
                 served.append(c)
             } else {
@@ -271,53 +303,30 @@ final class PrefetchingReader: Sendable {
             return nil
         }
         metrics.cacheHits.increment()
-        let arrival = Arrival()
-        arrival.set()
-        return Chunk(buffer: buffer, length: length, fetch: nil, arrived: arrival)
+        return Chunk(buffer: buffer, length: length, fetch: .arrived())
     }
 
-    /// Starts fetching chunk `i` into pool memory (from the local cache when it has it);
-    /// nil when the pool is full or the mount has as many prefetch GETs in flight as it
-    /// allows. A chunk fetched from OSS is then kept in the cache.
-    private func startFetch(_ i: Int, _ s: inout State) -> Chunk? {
+    /// Starts fetching chunk `i` into pool memory (from the local cache when it has it and
+    /// `lookInCache`); nil when the pool is full or the mount has as many prefetch GETs in
+    /// flight as it allows. A chunk fetched from OSS is then kept in the cache. A GET not
+    /// preceded by a cache lookup starts here, with no Task (its completion, on the
+    /// transport's thread, answers the reads waiting for it); a failed try goes on through
+    /// `getObject`'s retries.
+    private func startFetch(_ i: Int, _ s: inout State, lookInCache: Bool) -> Chunk? {
         let (start, length) = s.planner.range(ofChunk: i)
         guard budget.take() else { return nil }
         guard let buffer = pool.take(Int(length)) else {
             budget.give()
             return nil
         }
-        let whole = s.planner.chunkCount == 1
-        let client = self.client, key = self.key, etag = self.etag, budget = self.budget, metrics = self.metrics
-        let cached = cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } }
-        let arrival = Arrival()
-        let task = Task {
-            defer { budget.give() }
-            let dest = MutableBytes(buffer.memory)
-            if let (cache, id) = cached {
-                if await cache.load(id, into: dest) {
-                    metrics.cacheHits.increment()
-                    arrival.set()
-                    return
-                }
-                metrics.cacheMisses.increment()
-            }
-            // A file of one chunk is read whole, so its CRC-64 is checked too.
-            let got = try await client.getObject(key, range: whole ? nil : ByteRange(offset: start, length: length),
-                                                 ifMatch: etag, into: .buffer(dest))
-            guard UInt64(got.bytesRead) == length else {
-                throw ObjectStoreError.invalidResponse("short chunk \(i) of \(key): \(got.bytesRead) of \(length)")
-            }
-            arrival.set()
-            if let (cache, id) = cached {
-                // Written to disk after the chunk is served; the buffer stays the pool's
-                // until then.
-                Task {
-                    await cache.store(id, from: UploadBody(borrowing: UnsafeRawBufferPointer(buffer.memory)))
-                    withExtendedLifetime(buffer) {}
-                }
-            }
-        }
-        return Chunk(buffer: buffer, length: Int(length), fetch: task, arrived: arrival)
+        // A file of one chunk is read whole, so its CRC-64 is checked too.
+        let range = s.planner.chunkCount == 1 ? nil : ByteRange(offset: start, length: length)
+        let fetch = ChunkFetch()
+        let get = ChunkGet(client: client, key: key, etag: etag, index: i, range: range, length: Int(length),
+                           buffer: buffer, fetch: fetch, budget: budget, metrics: metrics,
+                           cached: cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } })
+        if lookInCache && get.cached != nil || !get.startDirect() { get.startTask(lookInCache: lookInCache) }
+        return Chunk(buffer: buffer, length: Int(length), fetch: fetch)
     }
 
     /// Drops every chunk (the handle was released).
@@ -326,7 +335,7 @@ final class PrefetchingReader: Sendable {
             defer { s.chunks.removeAll() }
             return Array(s.chunks.values)
         }
-        for c in chunks { c.fetch?.cancel() }
+        for c in chunks { c.fetch.cancel() }
     }
 }
 

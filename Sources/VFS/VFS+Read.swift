@@ -116,9 +116,14 @@ extension VFS {
         let reader = h.reader
         let plan = reader.plan(offset: UInt64(offset), size: size, mayBlock: true)
         if let data = reader.readyNow(plan, mayBlock: true) { return .done(data) }
-        return .later { () async throws(VFSError) -> ReadData in
+        let finish = { @Sendable () async throws(VFSError) -> ReadData in
             do { return try await reader.finish(plan) } catch { throw VFSError(error) }
         }
+        guard plan.serve != nil else {
+            return .whenArrived({ deliver in if !reader.startDirectRead(plan, deliver) { deliver(nil) } },
+                                otherwise: finish)
+        }
+        return .whenArrived({ deliver in reader.whenArrived(plan, deliver) }, otherwise: finish)
     }
 
     public func release(_ handle: UInt64) async {

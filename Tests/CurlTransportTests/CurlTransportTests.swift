@@ -1,6 +1,7 @@
 // CurlTransport against a real HTTP server on loopback: bodies both ways,
 // methods, header hygiene, keep-alive reuse, and how each wire failure is
 // classified (the retry policy depends on these kinds).
+import Foundation
 import HTTPFixture
 import ObjectStore
 import OSSClient
@@ -194,6 +195,58 @@ func failureKind(_ body: () async throws -> Void) async -> TransportFailure.Kind
         let start = ContinuousClock.now
         task.cancel()
         let kind = await failureKind { _ = try await task.value }
+        #expect(kind == .aborted)
+        #expect(ContinuousClock.now - start < .seconds(15))  // far sooner than the 30 s answer
+    }
+
+    /// The calling thread's name as the kernel has it.
+    static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `start` with its completion awaited (the completion's thread name alongside).
+    func started(_ transport: CurlTransport, _ request: HTTPRequest, _ sink: CollectingSink,
+                 cancelWhen: (@Sendable (@escaping @Sendable () -> Void) -> Void)? = nil) async
+        -> (Result<HTTPResponseHead, any Error>, String?)
+    {
+        await withCheckedContinuation { (c: CheckedContinuation<(Result<HTTPResponseHead, any Error>, String?), Never>) in
+            let cancel = transport.start(request, sink: sink) { c.resume(returning: ($0, Self.threadName())) }
+            if let cancel, let cancelWhen { cancelWhen(cancel) }
+        }
+    }
+
+    @Test func startedRequestsCompleteOnTheIOThread() async throws {
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 5 &+ $0 >> 10) }
+        let server = try HTTPFixture { _ in FixtureResponse(status: 200, headers: [("X-Test", "yes")], body: payload) }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let sink = CollectingSink()
+        let (result, thread) = await started(transport, HTTPRequest(method: "GET", url: server.baseURL + "/o"), sink)
+        let head = try result.get()
+        #expect(head.status == 200)
+        #expect(head.headers["x-test"] == "yes")
+        #expect(sink.body == payload)
+        #expect(thread == "ossmount-curl")
+    }
+
+    @Test func aStartedRequestIsCancelled() async throws {
+        let server = try HTTPFixture { _ in FixtureResponse(body: [1], delayMilliseconds: 30_000) }
+        defer { server.shutdown() }
+        let transport = CurlTransport()
+        defer { transport.shutdown() }
+        let start = ContinuousClock.now
+        let (result, _) = await started(transport, HTTPRequest(method: "GET", url: server.baseURL + "/"), CollectingSink()) {
+            cancel in
+            // Cancel once the server has the request, so the transfer is really in flight.
+            Task {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while server.requests.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                cancel()
+            }
+        }
+        let kind = await failureKind { _ = try result.get() }
         #expect(kind == .aborted)
         #expect(ContinuousClock.now - start < .seconds(15))  // far sooner than the 30 s answer
     }

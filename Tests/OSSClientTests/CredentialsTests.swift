@@ -252,6 +252,25 @@ final class CountingProvider: CredentialsProvider {
         #expect(c?.accessKeyId == "STS.K" && c?.securityToken?.reveal() == "T" && c?.expiration != nil)
     }
 
+    @Test func credentialsAreAtHandOnlyWhileNoRefreshIsDue() async throws {
+        let clock = ManualClock(now: 0)
+        let source = CountingProvider { n in Credentials(accessKeyId: "v\(n)", accessKeySecret: "s", expiration: 1000) }
+        let cache = CachingCredentialsProvider(source, clock: clock.clientClock, refreshMargin: 300)
+        let chain = CredentialsChain([cache])
+        #expect(chain.credentialsNow() == nil)  // nothing read yet: a request must await the source
+        #expect(try await chain.credentials()?.accessKeyId == "v0")
+        #expect(chain.credentialsNow()?.accessKeyId == "v0")
+        clock.advance(800)  // inside the refresh margin: await, which starts the refresh
+        #expect(chain.credentialsNow() == nil)
+        #expect(source.calls.load(ordering: .relaxed) == 1)  // asking now never reads the source
+        cache.invalidate()
+        #expect(cache.credentialsNow() == nil)
+        #expect(StaticCredentialsProvider(TestClient.credentials).credentialsNow() == TestClient.credentials)
+        let env = EnvironmentCredentialsProvider(environment: ["OSS_ACCESS_KEY_ID": "id", "OSS_ACCESS_KEY_SECRET": "sk"])
+        #expect(env.credentialsNow()?.accessKeyId == "id")
+        #expect(EnvironmentCredentialsProvider(environment: ["OSS_ACCESS_KEY_ID": "id"]).credentialsNow() == nil)
+    }
+
     @Test func refreshDoesNotBlockHoldersOfValidCredentials() async throws {
         let clock = ManualClock(now: 0)
         let release = Mutex(false)

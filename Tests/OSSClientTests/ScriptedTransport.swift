@@ -33,6 +33,16 @@ final class ScriptedTransport: HTTPTransport {
     /// What each request's sink said of its body's size, in order.
     var expectedBodySizes: [Int?] { sizes.withLock { $0 } }
 
+    /// Answers from a Task, standing in for an I/O thread.
+    func start(_ request: HTTPRequest, sink: HTTPResponseSink,
+               completion: @escaping @Sendable (Result<HTTPResponseHead, any Error>) -> Void) -> (@Sendable () -> Void)?
+    {
+        Task {
+            do { completion(.success(try await execute(request, sink: sink))) } catch { completion(.failure(error)) }
+        }
+        return {}
+    }
+
     func execute(_ request: HTTPRequest, sink: HTTPResponseSink) async throws -> HTTPResponseHead {
         let index = log.withLock { l in
             l.append(request)
@@ -110,10 +120,10 @@ enum TestClient {
 
     static func make(_ transport: ScriptedTransport, clock: ManualClock = ManualClock(), region: String? = "cn-hangzhou",
                      retry: RetryPolicy = RetryPolicy(), logger: Logger = Logger(label: "test"),
-                     credentials: Credentials = credentials) -> OSSClient {
+                     credentials: Credentials = credentials, provider: CredentialsProvider? = nil) -> OSSClient {
         let endpoint = try! OSSEndpoint(parsing: "http://127.0.0.1:9100")
         return OSSClient(config: OSSClientConfig(endpoint: endpoint, bucket: "bkt", region: region, retry: retry),
-                         transport: transport, credentials: StaticCredentialsProvider(credentials),
+                         transport: transport, credentials: provider ?? StaticCredentialsProvider(credentials),
                          clock: clock.clientClock, logger: logger)
     }
 }

@@ -80,3 +80,17 @@ import Testing
         #expect(checked == 24)
     }
 }
+
+@Suite struct SigningKeyCacheTests {
+    @Test func theKeyIsTheDaysAndChangesWithDaySecretAndRegion() {
+        let cache = SigningKeyCache()
+        let a = Credentials(accessKeyId: "id", accessKeySecret: "secret-a")
+        let b = Credentials(accessKeyId: "id", accessKeySecret: "secret-b")
+        for (creds, day, region) in [(a, "20261202", "cn-hangzhou"), (a, "20261202", "cn-hangzhou"), (a, "20261203", "cn-hangzhou"),
+                                     (b, "20261203", "cn-hangzhou"), (b, "20261203", "cn-beijing"), (a, "20261202", "cn-hangzhou")] {
+            #expect(cache.key(creds, day: day, region: region)
+                == SignerV4.signingKey(secret: creds.accessKeySecret, day: day, region: region))
+        }
+        #expect(cache.key(a, day: "20261202", region: "r") != cache.key(b, day: "20261202", region: "r"))
+    }
+}
