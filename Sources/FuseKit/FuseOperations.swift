@@ -16,10 +16,14 @@ enum FuseOperations {
     /// Runs `body` in a Task, as the request's caller (FuseCaller.current), and answers
     /// its FuseError, if any.
     static func serve(_ req: OpaquePointer?, _ body: @escaping @Sendable (FuseRequest, FuseFilesystem) async throws(FuseError) -> Void) {
-        let r = FuseRequest(req!)
-        let fs = context(req).filesystem
         // Safety: fuse_req_ctx points into the request, valid until it is answered; read now.
         let caller = fuse_req_ctx(req).map { FuseCaller(uid: $0.pointee.uid, gid: $0.pointee.gid, pid: $0.pointee.pid) }
+        serve(FuseRequest(req!), context(req).filesystem, caller: caller, body)
+    }
+
+    /// Answers `r` from a Task running `body`; a thrown error is the reply.
+    static func serve(_ r: FuseRequest, _ fs: FuseFilesystem, caller: FuseCaller?,
+                      _ body: @escaping @Sendable (FuseRequest, FuseFilesystem) async throws(FuseError) -> Void) {
         Task {
             await FuseCaller.$current.withValue(caller) {
                 do throws(FuseError) { try await body(r, fs) } catch { r.error(error.errno) }
@@ -103,15 +107,11 @@ enum FuseOperations {
                     data.withPieces { r.pieces($0) }
                 }
             case .whenArrived(let wait, let otherwise):
-                let r = FuseRequest(req!)
+                let r = FuseRequest(req!), fs = FuseOperations.context(req).filesystem
                 wait { data in
                     if let data { return data.withPieces { r.pieces($0) } }
-                    Task {
-                        do throws(FuseError) {
-                            try await otherwise().withPieces { r.pieces($0) }
-                        } catch {
-                            r.error(error.errno)
-                        }
+                    FuseOperations.serve(r, fs, caller: nil) { r, _ throws(FuseError) in
+                        try await otherwise().withPieces { r.pieces($0) }
                     }
                 }
             }

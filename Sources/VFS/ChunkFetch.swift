@@ -97,10 +97,11 @@ final class ArrivalCount: Sendable {
     }
 }
 
-/// One chunk's GET: started without a Task where the client can (`startDirect`);
-/// otherwise, or after that one try failed, in a Task through `getObject` and its
-/// retries (looking in the local cache first, when asked). A chunk that came from
-/// OSS is then kept in the local cache, if there is one.
+/// One chunk's GET: started without a Task where the client can and no cache lookup
+/// comes first (its completion, on the transport's thread, answers the reads waiting for
+/// it); otherwise, or after that one try failed, in a Task through `getObject` and its
+/// retries (looking in the local cache first, when asked). A chunk that came from OSS
+/// is then kept in the local cache, if there is one.
 struct ChunkGet: Sendable {
     let client: ObjectClient
     let key: String
@@ -114,10 +115,20 @@ struct ChunkGet: Sendable {
     let fetch: ChunkFetch
     let budget: PrefetchBudget
     let metrics: ReadMetrics
+    /// Look in the local cache before going to OSS (not done by the reader already).
+    let lookInCache: Bool
     let cached: ((any ChunkCache), ChunkID)?
 
+    func start() {
+        if fetch.isCancelled {  // the handle was released before the GET started
+            budget.give()
+            return fetch.complete(CancellationError())
+        }
+        if lookInCache && cached != nil || !startDirect() { startTask(lookInCache: lookInCache) }
+    }
+
     /// Starts the GET in this thread; false when the client cannot (use `startTask`).
-    func startDirect() -> Bool {
+    private func startDirect() -> Bool {
         let cancel = client.startGetObject(key, range: range, ifMatch: etag, into: MutableBytes(buffer.memory)) {
             result in
             switch result.flatMap(check) {
@@ -137,7 +148,7 @@ struct ChunkGet: Sendable {
         return true
     }
 
-    func startTask(lookInCache: Bool) {
+    private func startTask(lookInCache: Bool) {
         let task = Task {
             defer { budget.give() }
             do {

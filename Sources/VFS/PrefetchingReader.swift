@@ -130,21 +130,24 @@ final class PrefetchingReader: Sendable {
     /// Decides the read, with no waiting but (when `mayBlock`) the local cache's read of a
     /// small file's only chunk.
     func plan(offset: UInt64, size: Int, mayBlock: Bool) -> Plan {
-        state.withLock { s in
+        // The chunks are decided under the lock; their GETs (signing, handing to the
+        // transport) start after it, so another read of this file does not wait for them.
+        var gets: [ChunkGet] = []
+        let plan = state.withLock { s in
             let d = s.planner.read(offset: offset, size: size)
             for i in d.evict { s.chunks[i] = nil }
             var refused: [Int] = []
             let loadNow = mayBlock && s.planner.chunkCount == 1 && s.planner.fileSize <= UInt64(Self.smallFileLoadedNow)
             for i in d.fetch {
                 // Looked for in the local cache here (a miss then goes straight to OSS), or by the fetch.
-                let c = loadNow ? loadFromCache(i, &s) ?? startFetch(i, &s, lookInCache: false)
-                    : startFetch(i, &s, lookInCache: true)
+                let c = loadNow ? loadFromCache(i, &s) ?? newFetch(i, &s, lookInCache: false, &gets)
+                    : newFetch(i, &s, lookInCache: true, &gets)
                 if let c { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
             var serve: [Chunk]?
             if d.serveFrom.isEmpty {
-                serve = cachedChunks(offset: offset, size: size, &s)
+                serve = cachedChunks(offset: offset, size: size, &s, &gets)
             } else {
                 let chunks = d.serveFrom.compactMap { s.chunks[$0] }
                 serve = chunks.count == d.serveFrom.count ? chunks : nil
@@ -152,6 +155,8 @@ final class PrefetchingReader: Sendable {
             return Plan(offset: offset, end: min(s.planner.fileSize, offset + UInt64(size)), chunkSize: s.planner.chunkSize,
                         fileSize: s.planner.fileSize, serve: serve)
         }
+        for g in gets { g.start() }
+        return plan
     }
 
     /// The read's bytes when they are here already: its chunks all arrived, or (when
@@ -246,7 +251,7 @@ final class PrefetchingReader: Sendable {
 
     /// With the local cache on, the file's first read (a whole-file read starts there: its
     /// first chunk must reach the cache too) is served from chunks instead of directly.
-    private func cachedChunks(offset: UInt64, size: Int, _ s: inout State) -> [Chunk]? {
+    private func cachedChunks(offset: UInt64, size: Int, _ s: inout State, _ gets: inout [ChunkGet]) -> [Chunk]? {
         guard cache != nil, etag != nil, offset == 0, size > 0, s.planner.fileSize > 0 else { return nil }
         let chunkSize = s.planner.chunkSize
         let end = min(s.planner.fileSize, offset + UInt64(size))
@@ -255,7 +260,7 @@ final class PrefetchingReader: Sendable {
         for i in needed {
             if let c = s.chunks[i] {
                 served.append(c)
-            } else if let c = startFetch(i, &s, lookInCache: true) {
+            } else if let c = newFetch(i, &s, lookInCache: true, &gets) {
                 s.chunks[i] = c
                 served.append(c)
             } else {
@@ -306,13 +311,11 @@ final class PrefetchingReader: Sendable {
         return Chunk(buffer: buffer, length: length, fetch: .arrived())
     }
 
-    /// Starts fetching chunk `i` into pool memory (from the local cache when it has it and
-    /// `lookInCache`); nil when the pool is full or the mount has as many prefetch GETs in
-    /// flight as it allows. A chunk fetched from OSS is then kept in the cache. A GET not
-    /// preceded by a cache lookup starts here, with no Task (its completion, on the
-    /// transport's thread, answers the reads waiting for it); a failed try goes on through
-    /// `getObject`'s retries.
-    private func startFetch(_ i: Int, _ s: inout State, lookInCache: Bool) -> Chunk? {
+    /// A chunk `i` to fetch into pool memory (from the local cache when it has it and
+    /// `lookInCache`), its GET added to `gets` for the caller to start once the lock is
+    /// released; nil when the pool is full or the mount has as many prefetch GETs in flight
+    /// as it allows. A chunk fetched from OSS is then kept in the cache.
+    private func newFetch(_ i: Int, _ s: inout State, lookInCache: Bool, _ gets: inout [ChunkGet]) -> Chunk? {
         let (start, length) = s.planner.range(ofChunk: i)
         guard budget.take() else { return nil }
         guard let buffer = pool.take(Int(length)) else {
@@ -322,10 +325,9 @@ final class PrefetchingReader: Sendable {
         // A file of one chunk is read whole, so its CRC-64 is checked too.
         let range = s.planner.chunkCount == 1 ? nil : ByteRange(offset: start, length: length)
         let fetch = ChunkFetch()
-        let get = ChunkGet(client: client, key: key, etag: etag, index: i, range: range, length: Int(length),
-                           buffer: buffer, fetch: fetch, budget: budget, metrics: metrics,
-                           cached: cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } })
-        if lookInCache && get.cached != nil || !get.startDirect() { get.startTask(lookInCache: lookInCache) }
+        gets.append(ChunkGet(client: client, key: key, etag: etag, index: i, range: range, length: Int(length),
+                             buffer: buffer, fetch: fetch, budget: budget, metrics: metrics, lookInCache: lookInCache,
+                             cached: cache.flatMap { c in etag.map { (c, chunkID(i, length: Int(length), etag: $0)) } }))
         return Chunk(buffer: buffer, length: Int(length), fetch: fetch)
     }
 
