@@ -135,9 +135,9 @@ def pinned_in_page_cache(paths):
 def test_a_second_epoch_over_listed_files_sends_no_request(env):
     """A data loader's epochs: files found by a listing, opened by name, read whole,
     from several threads. The second epoch (pages pinned in the page cache, within
-    attr_timeout) opens,
-    stats and reads every file without one request, though each read marks the file's
-    atime stale in the kernel and Python's open() asks for its attributes."""
+    attr_timeout) opens, stats and reads every file without one request, though each
+    read marks the file's atime stale in the kernel and Python's open() asks for its
+    attributes."""
     from concurrent.futures import ThreadPoolExecutor
     samples = {f"s{i:04d}.bin": os.urandom(100 + i) for i in range(600)}
     put_all(env.bucket, [(f"epochs/train/{name}", data) for name, data in samples.items()])
