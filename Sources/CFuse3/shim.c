@@ -29,3 +29,10 @@ int CFuse3_session_loop_mt(struct fuse_session *se, unsigned int max_threads, in
     fuse_loop_cfg_destroy(config);
     return rc;
 }
+
+int CFuse3_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t offset, const void *mem, size_t size) {
+    struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
+    // fuse_buf.mem is not const, but a store only reads it (it is written to /dev/fuse).
+    bufv.buf[0].mem = (void *)mem;
+    return fuse_lowlevel_notify_store(se, ino, offset, &bufv, 0);
+}

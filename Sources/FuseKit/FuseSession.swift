@@ -31,6 +31,7 @@ public final class FuseSession: @unchecked Sendable {
     // (fuse_session_exit only sets a flag); mount/unmount happen before and after the loop.
     private let session: OpaquePointer
     private let context: FuseContext
+    private let kernelCache: FuseKernelCache?
     private var mounted = false
     /// The thread in `run` while the loop runs (libfuse's loop waits there; its workers
     /// block the usual signals), so `stop` can interrupt that wait.
@@ -41,9 +42,11 @@ public final class FuseSession: @unchecked Sendable {
     }
 
     /// `mountOptions` are `-o` options for the kernel mount (`ro`, `allow_other`, `fsname=...`).
-    public init(filesystem: FuseFilesystem, mountOptions: [String], connection: FuseConnectionOptions = FuseConnectionOptions())
-        throws(FuseMountError)
+    /// `kernelCache` stores what it is offered into this session's kernel until unmount.
+    public init(filesystem: FuseFilesystem, mountOptions: [String], connection: FuseConnectionOptions = FuseConnectionOptions(),
+                kernelCache: FuseKernelCache? = nil) throws(FuseMountError)
     {
+        self.kernelCache = kernelCache
         let context = FuseContext(filesystem: filesystem, options: connection)
         self.context = context
         var ops = FuseOperations.table()
@@ -62,6 +65,7 @@ public final class FuseSession: @unchecked Sendable {
         }
         guard let s else { throw FuseMountError(description: "invalid FUSE options: \(mountOptions.joined(separator: ","))") }
         session = s
+        kernelCache?.attach(s)
     }
 
     public func mount(at mountpoint: String) throws(FuseMountError) {
@@ -122,9 +126,14 @@ public final class FuseSession: @unchecked Sendable {
         wakeLoop()
     }
 
+    /// Ends the kernel connection. The kernel cache stops taking offers first, and its
+    /// store in progress (which may wait for a read the ended connection fails) is waited
+    /// for after, so the session is not destroyed under it.
     public func unmount() {
+        kernelCache?.close(wait: false)
         if mounted { fuse_session_unmount(session) }
         mounted = false
+        kernelCache?.close(wait: true)
     }
 
     deinit {

@@ -289,6 +289,17 @@ struct FuseAdapter: FuseFilesystem {
 
 extension ReadData: FuseReadBuffer {}
 
+/// The VFS's page fills, stored through the FUSE session.
+struct KernelPageCacheAdapter: KernelPageCache {
+    let cache: FuseKernelCache
+    func offer(_ ino: InodeNumber, offset: UInt64, _ data: ReadData, valid: @escaping @Sendable () -> Bool) {
+        cache.offer(ino, offset: offset, data, valid: valid)
+    }
+    func invalidate(_ ino: InodeNumber, then done: @escaping @Sendable () -> Void) {
+        cache.invalidate(ino, then: done)
+    }
+}
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -52,6 +52,8 @@ public struct MountConfig: Sendable {
     public var directIO = false
     public var maxThreads = 16
     public var prefetchChunkSize = 8 << 20
+    /// The block a random read fetches, the rest of it stored in the page cache (0: off).
+    public var randomFill = 1 << 20
     /// Chunks one reader fetches ahead.
     public var prefetchConcurrencyPerFile = PeerOptions.perFileDefault
     /// Prefetch GETs in flight for the whole mount (ossfs 2.0's meaning).
@@ -162,7 +164,7 @@ public struct MountConfig: Sendable {
             ("entry_timeout", "\(entryTimeout)"), ("negative_timeout", "\(negativeTimeout)"),
             ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),
             ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
-            ("prefetch_chunk_size", "\(prefetchChunkSize)"),
+            ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("random_fill", "\(randomFill)"),
             ("prefetch_concurrency", "\(prefetchConcurrency) (in effect: \(prefetchBudget))"),
             ("prefetch_concurrency_per_file", "\(prefetchConcurrencyPerFile)"),
             ("total_mem_limit", "\(totalMemLimit) (pool: \(poolLimit))"), ("upload_buffer_size", "\(uploadBufferSize)"),
@@ -312,6 +314,11 @@ public struct MountConfig: Sendable {
             prefetchChunkSize = try Self.size(name, value)
             guard (64 << 10...128 << 20).contains(prefetchChunkSize) else {
                 throw CommandLineError("option prefetch_chunk_size takes 64K to 128M")
+            }
+        case "random_fill":
+            randomFill = value == "0" ? 0 : try Self.size(name, value)
+            guard randomFill == 0 || ((16 << 10)...(16 << 20)).contains(randomFill) && randomFill % 4096 == 0 else {
+                throw CommandLineError("option random_fill takes 0 (off) or 16K to 16M, a multiple of 4K")
             }
         case "prefetch_concurrency":
             prefetchConcurrency = try clamped(name, value, 1...4096, zero: "keeps the default \(prefetchConcurrency)")

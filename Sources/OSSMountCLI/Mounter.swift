@@ -208,6 +208,8 @@ enum Mounter {
         v.keepCache = config.kernelCache || config.autoCache
         v.readOnly = config.readOnly
         v.prefetchChunkSize = config.prefetchChunkSize
+        // direct_io: the kernel keeps no pages of files, so there is nothing to fill.
+        v.randomFill = config.directIO ? 0 : config.randomFill
         v.prefetchConcurrency = config.prefetchConcurrencyPerFile
         v.prefetchBudget = config.prefetchBudget
         v.mimeTypesFile = config.mimeTypesFile

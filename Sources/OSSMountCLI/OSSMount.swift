@@ -145,6 +145,8 @@ public enum OSSMount {
                 return fail(error.description, fd: readyFD)
             }
         }
+        let kernelCache = FuseKernelCache()
+        vfsConfig.kernelPageCache = KernelPageCacheAdapter(cache: kernelCache)
         let vfs = VFS(client: client, config: vfsConfig, logger: logger, metrics: metrics.factory)
         var connection = FuseConnectionOptions()
         connection.readdirplus = config.readdirplus
@@ -152,7 +154,8 @@ public enum OSSMount {
         let session: FuseSession
         do {
             session = try FuseSession(filesystem: FuseAdapter(vfs: vfs, directIO: config.directIO, metrics: metrics),
-                                      mountOptions: Mounter.fuseOptions(config), connection: connection)
+                                      mountOptions: Mounter.fuseOptions(config), connection: connection,
+                                      kernelCache: kernelCache)
             try session.mount(at: config.mountpoint)
         } catch {
             return fail("\(error)", fd: readyFD)

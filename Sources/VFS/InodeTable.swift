@@ -20,9 +20,19 @@ struct Inode: Sendable {
     /// owner are the defaults until a HEAD fetches them (getattr asks OSS, so the
     /// kernel's GETATTR before an exec of a file without an x bit sees its real mode).
     var fromListing = false
-    /// The ETag of the object whose bytes the kernel may hold in its page cache (the
-    /// last open's): an open keeps that cache only when the ETag is still this one.
-    var pageCacheETag: ETag?
+    /// What the kernel's page cache may hold of the file: an open keeps it only when it
+    /// holds the bytes of the object the file is now.
+    var kernelPages = KernelPages.none
+}
+
+/// Whose bytes the kernel's page cache may hold of a file.
+enum KernelPages: Equatable, Sendable {
+    /// None: the file was never opened here.
+    case none
+    /// The object with this ETag's (the last open's).
+    case of(ETag)
+    /// Bytes written here, now stored under an ETag they may not all match.
+    case unknown
 }
 
 struct InodeTable: Sendable {
@@ -82,7 +92,7 @@ struct InodeTable: Sendable {
             byKey[ByteKey(new)] = ino  // a replaced destination's inode loses its key
             inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
                                 validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing,
-                                pageCacheETag: node.pageCacheETag)
+                                kernelPages: node.kernelPages)
         }
     }
 

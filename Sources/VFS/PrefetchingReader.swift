@@ -75,6 +75,7 @@ final class PrefetchingReader: Sendable {
     let budget: PrefetchBudget
     let metrics: ReadMetrics
     let cache: (any ChunkCache)?
+    let fill: PageFill?
 
     final class Chunk: Sendable {
         let buffer: PooledBuffer
@@ -94,15 +95,17 @@ final class PrefetchingReader: Sendable {
     private let state: Mutex<State>
 
     init(client: ObjectClient, key: String, etag: ETag?, size: UInt64, chunkSize: Int, maxWindow: Int, pool: BufferPool,
-         budget: PrefetchBudget, metrics: ReadMetrics, cache: (any ChunkCache)? = nil) {
+         budget: PrefetchBudget, metrics: ReadMetrics, cache: (any ChunkCache)? = nil, fill: PageFill? = nil) {
         self.client = client
+        self.fill = fill
         self.metrics = metrics
         self.cache = etag == nil ? nil : cache
         self.key = key
         self.etag = etag
         self.pool = pool
         self.budget = budget
-        state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow)))
+        state = Mutex(State(planner: ReadaheadPlanner(chunkSize: UInt64(chunkSize), fileSize: size, maxWindow: maxWindow,
+                                                      fillSize: fill?.size ?? 0)))
     }
 
     /// A read as planned: the planner's state has moved, fetches have started.
@@ -114,6 +117,8 @@ final class PrefetchingReader: Sendable {
         /// The chunks that serve it; nil: read directly (first read of a streak, a jump,
         /// or no memory for chunks).
         let serve: [Chunk]?
+        /// For a direct read: the block to fetch around it, the rest going to the kernel.
+        var fill: Range<UInt64>? = nil
     }
 
     func read(offset: UInt64, size: Int) async throws -> ReadData {
@@ -153,7 +158,7 @@ final class PrefetchingReader: Sendable {
                 serve = chunks.count == d.serveFrom.count ? chunks : nil
             }
             return Plan(offset: offset, end: min(s.planner.fileSize, offset + UInt64(size)), chunkSize: s.planner.chunkSize,
-                        fileSize: s.planner.fileSize, serve: serve)
+                        fileSize: s.planner.fileSize, serve: serve, fill: serve == nil ? d.fill : nil)
         }
         for g in gets { g.start() }
         return plan
@@ -192,19 +197,24 @@ final class PrefetchingReader: Sendable {
     }
 
     /// A read no chunk serves (a jump, the first of a streak), started in this thread
-    /// without a Task: one ranged GET into memory of its own; `deliver` is called from
-    /// the transport's thread with the bytes, or with nil when that one try failed (then
+    /// without a Task: one ranged GET into memory of its own (of the block around a jump,
+    /// whose rest then goes to the kernel's page cache); `deliver` is called from the
+    /// transport's thread with the bytes, or with nil when that one try failed (then
     /// `finish` reads it again, with retries). False: the client cannot start it so.
     func startDirectRead(_ p: Plan, _ deliver: @escaping @Sendable (ReadData?) -> Void) -> Bool {
         guard p.serve == nil, p.offset < p.end else { return false }
-        let count = Int(p.end - p.offset)
+        let fill = p.fill.flatMap { block in self.fill.map { ($0, block) } }
+        let range = fill?.1 ?? p.offset..<p.end
+        let count = Int(range.upperBound - range.lowerBound)
         let box = ByteBox(count: count)
         let metrics = self.metrics
-        let started = client.startGetObject(key, range: ByteRange(p.offset, p.end), ifMatch: etag,
+        let started = client.startGetObject(key, range: ByteRange(range.lowerBound, range.upperBound), ifMatch: etag,
                                             into: box.slice(0, count)) { result in
             guard case .success(let got) = result, got.bytesRead == count else { return deliver(nil) }
             metrics.prefetchMisses.increment()
-            deliver(ReadData(pieces: [box.pointer], owners: [box]))
+            let read = Int(p.offset - range.lowerBound)..<Int(p.end - range.lowerBound)
+            deliver(ReadData(pieces: [UnsafeRawBufferPointer(rebasing: box.pointer[read])], owners: [box]))
+            fill?.0.offer(box, at: range.lowerBound, except: p.offset..<p.end)
         }
         return started != nil
     }
@@ -272,26 +282,31 @@ final class PrefetchingReader: Sendable {
     }
 
     /// A direct read (a jump) served from the local cache when it holds every chunk the
-    /// read touches: just the pages of the range are read and checked, not whole chunks.
+    /// read touches: just the pages of the range are read and checked, not whole chunks;
+    /// of a jump's block, when the cache holds all of it, the rest going to the kernel.
     /// Blocks on file I/O.
     private func cachedRange(_ p: Plan) -> ReadData? {
         guard let cache, let etag else { return nil }
-        let box = ByteBox(count: Int(p.end - p.offset))
-        var at = 0
-        for (id, range) in cachedPieces(p, etag) {
-            guard cache.readNow(id, range: range, into: box.slice(at, range.count)) else { return nil }
-            at += range.count
+        if let fill, let block = p.fill, let box = cachedBytes(block, p, cache, etag) {
+            fill.offer(box, at: block.lowerBound, except: p.offset..<p.end)
+            let read = Int(p.offset - block.lowerBound)..<Int(p.end - block.lowerBound)
+            return ReadData(pieces: [UnsafeRawBufferPointer(rebasing: box.pointer[read])], owners: [box])
         }
-        return ReadData(pieces: [box.pointer], owners: [box])
+        return cachedBytes(p.offset..<p.end, p, cache, etag).map { ReadData(pieces: [$0.pointer], owners: [$0]) }
     }
 
-    /// The chunks a direct read touches, with the range of each it wants.
-    private func cachedPieces(_ p: Plan, _ etag: ETag) -> [(ChunkID, Range<Int>)] {
-        (Int(p.offset / p.chunkSize)...Int((p.end - 1) / p.chunkSize)).map { i in
+    /// The bytes of `range` from the local cache, if it holds every chunk they are in.
+    private func cachedBytes(_ range: Range<UInt64>, _ p: Plan, _ cache: any ChunkCache, _ etag: ETag) -> ByteBox? {
+        let box = ByteBox(count: Int(range.upperBound - range.lowerBound))
+        var at = 0
+        for i in Int(range.lowerBound / p.chunkSize)...Int((range.upperBound - 1) / p.chunkSize) {
             let start = UInt64(i) * p.chunkSize
             let id = chunkID(i, length: Int(min(p.chunkSize, p.fileSize - start)), etag: etag)
-            return (id, Int(max(p.offset, start) - start)..<Int(min(p.end, start + UInt64(id.length)) - start))
+            let piece = Int(max(range.lowerBound, start) - start)..<Int(min(range.upperBound, start + UInt64(id.length)) - start)
+            guard cache.readNow(id, range: piece, into: box.slice(at, piece.count)) else { return nil }
+            at += piece.count
         }
+        return box
     }
 
     private func chunkID(_ i: Int, length: Int, etag: ETag) -> ChunkID {

@@ -6,22 +6,31 @@
 // bytes, so the first reads of a streak do not wait for a whole chunk (time to
 // first byte) and a jump elsewhere costs one small GET and drops the window.
 // Files of at most one chunk are fetched whole. One chunk behind the reader is
-// kept, so small backward seeks are served from memory.
+// kept, so small backward seeks are served from memory. With `fillSize`, a jump
+// names the aligned block of that size around it (`fill`): the shell fetches the
+// block and hands the kernel the part the read did not ask for, so reads near it
+// are answered from the page cache; a read where that block ends continues a streak.
 
 struct ReadaheadPlanner: Sendable {
     let chunkSize: UInt64
     let fileSize: UInt64
     let maxWindow: Int
+    /// The block a jump fetches to fill the kernel's page cache with (0: none).
+    let fillSize: UInt64
     /// Chunks present or being fetched.
     private(set) var resident: Set<Int> = []
     /// Chunks fetched ahead of the reader.
     private(set) var window = 0
     private var lastEnd: UInt64?
+    /// Where the block the last jump filled ends: the kernel's next read of a reader
+    /// that goes on from the jump comes there, past the pages it was given.
+    private var filledEnd: UInt64?
 
-    init(chunkSize: UInt64, fileSize: UInt64, maxWindow: Int) {
+    init(chunkSize: UInt64, fileSize: UInt64, maxWindow: Int, fillSize: UInt64 = 0) {
         self.chunkSize = chunkSize
         self.fileSize = fileSize
         self.maxWindow = max(1, maxWindow)
+        self.fillSize = fillSize
     }
 
     struct Decision: Equatable, Sendable {
@@ -31,6 +40,8 @@ struct ReadaheadPlanner: Sendable {
         var fetch: [Int]
         /// Chunks no longer worth their memory.
         var evict: [Int]
+        /// A direct read's block to fetch whole, the rest going to the page cache.
+        var fill: Range<UInt64>? = nil
     }
 
     var chunkCount: Int { Int((fileSize + chunkSize - 1) / chunkSize) }
@@ -53,15 +64,19 @@ struct ReadaheadPlanner: Sendable {
             return Decision(serveFrom: [0], fetch: fetch, evict: [])
         }
         let allResident = needed.allSatisfy(resident.contains)
-        let sequential = lastEnd == offset || (lastEnd == nil && offset == 0) || (allResident && window > 0)
+        let sequential = lastEnd == offset || filledEnd == offset || (lastEnd == nil && offset == 0)
+            || (allResident && window > 0)
         guard sequential else {
             // A jump: stop prefetching; keep chunks only if this read lies inside them.
             if allResident { return Decision(serveFrom: needed, fetch: [], evict: []) }
             window = 0
             let evict = resident.sorted()
             resident.removeAll()
-            return Decision(serveFrom: [], fetch: [], evict: evict)
+            let fill = fillBlock(offset, end)
+            filledEnd = fill?.upperBound
+            return Decision(serveFrom: [], fetch: [], evict: evict, fill: fill)
         }
+        if let f = filledEnd, end >= f { filledEnd = nil }
         window = window == 0 ? 1 : min(maxWindow, window * 2)
         var fetch: [Int] = []
         for i in (last + 1)..<min(chunkCount, last + 1 + window) where !resident.contains(i) {
@@ -71,6 +86,15 @@ struct ReadaheadPlanner: Sendable {
         let evict = resident.filter { $0 < first - 1 || $0 > last + window }.sorted()
         resident.subtract(evict)
         return Decision(serveFrom: allResident ? needed : [], fetch: fetch, evict: evict)
+    }
+
+    /// The aligned block(s) of `fillSize` around a jump's bytes; nil when filling is off
+    /// or the read is as big as a block itself.
+    private func fillBlock(_ offset: UInt64, _ end: UInt64) -> Range<UInt64>? {
+        guard fillSize > 0, end - offset < fillSize else { return nil }
+        let start = offset / fillSize * fillSize
+        let stop = min(fileSize, (end + fillSize - 1) / fillSize * fillSize)
+        return start..<stop
     }
 
     /// The pool had no memory for these chunks: forget them and halve the window.

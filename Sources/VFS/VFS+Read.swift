@@ -34,12 +34,13 @@ extension VFS {
         }
         // A changed object must not be served from the kernel's page cache.
         let fresh = remember(fileKey: node.key, info: info, lookups: 0)
-        let keep = state.withLock { s in keepPageCache(in: &s, ino, etag: info.etag) }
+        let keep = await keepPageCache(ino, etag: info.etag)
         return (readHandle(fresh, size: info.size), keep && open.isEmpty)
     }
 
     /// `open` for reading when it needs no request (attributes fresh, no
-    /// `close_to_open`, nobody writing it here), else nil.
+    /// `close_to_open`, nobody writing it here, no pages of another object in the
+    /// kernel), else nil.
     /// Called on the FUSE thread for every open of a small file: one look at the state,
     /// no allocation.
     public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
@@ -50,20 +51,32 @@ extension VFS {
                 s.table.ino(forKey: node.key) == ino,  // still bound to its name
                 !s.writers.values.contains(where: { $0.ino == ino })
             else { return nil }
-            return (node, node.etag.map { keepPageCache(in: &s, ino, etag: $0) } ?? false)
+            guard let etag = node.etag else { return (node, false) }
+            switch node.kernelPages {
+            case .of(etag): return (node, config.keepCache)
+            case .none:
+                s.table[ino]?.kernelPages = .of(etag)
+                return (node, false)
+            case .of, .unknown: return nil  // to be dropped first (keepPageCache)
+            }
         }
         guard let (node, keep) = ready else { return nil }
         return (readHandle(node), keep)
     }
 
-    /// Whether the kernel may keep the pages it has of `ino`: only if they came from the
-    /// object it is now (`etag`). Either way its pages are of `etag` from here on.
-    func keepPageCache(in s: inout State, _ ino: InodeNumber, etag: ETag) -> Bool {
-        guard var n = s.table[ino] else { return false }
-        let keep = n.pageCacheETag == etag
-        n.pageCacheETag = etag
-        s.table[ino] = n
-        return keep && config.keepCache
+    /// Whether the kernel may keep the pages it has of `ino`: only if they are of the
+    /// object it is now (`etag`). Pages of another object, or written here, are dropped
+    /// before the open is answered, and only then counted as `etag`'s: the open's own
+    /// keep_cache=0 drops them only once its opener runs again, and another open of the
+    /// file answered meanwhile would read them.
+    func keepPageCache(_ ino: InodeNumber, etag: ETag) async -> Bool {
+        guard let pages = state.withLock({ $0.table[ino]?.kernelPages }) else { return false }
+        if pages == .of(etag) { return config.keepCache }
+        if pages != .none, let kernel = config.kernelPageCache {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in kernel.invalidate(ino) { c.resume() } }
+        }
+        state.withLock { s in s.table[ino]?.kernelPages = .of(etag) }
+        return false
     }
 
     private func readHandle(_ node: Inode, size: UInt64? = nil, local: WriteHandle? = nil) -> UInt64 {
@@ -71,7 +84,8 @@ extension VFS {
         let size = size ?? node.attributes.size
         let reader = PrefetchingReader(client: client, key: node.key, etag: node.etag, size: size,
                                        chunkSize: config.prefetchChunkSize, maxWindow: config.prefetchConcurrency,
-                                       pool: pool, budget: prefetchBudget, metrics: readMetrics, cache: config.chunkCache)
+                                       pool: pool, budget: prefetchBudget, metrics: readMetrics, cache: config.chunkCache,
+                                       fill: pageFill(node, local: local))
         let handle = FileHandle(ino: ino, key: node.key, etag: node.etag, size: size, reader: reader, local: local)
         return state.withLock { s in
             let h = s.nextHandle

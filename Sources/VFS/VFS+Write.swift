@@ -416,7 +416,7 @@ extension VFS {
         state.withLock { s in
             if var n = s.table[ino] {
                 n.etag = etag
-                n.pageCacheETag = nil
+                n.kernelPages = .unknown
                 if let size { n.attributes.size = size }
                 n.validatedAt = now
                 s.table[ino] = n

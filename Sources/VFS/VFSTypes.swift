@@ -81,6 +81,11 @@ public struct VFSConfig: Sendable {
     public var prefetchChunkSize = 8 << 20
     /// The local data cache (`cache_dir`), when there is one.
     public var chunkCache: (any ChunkCache)?
+    /// The block a random read fetches, the rest of it going to the kernel's page cache
+    /// (`random_fill`; 0: a random read fetches just its bytes).
+    public var randomFill = 1 << 20
+    /// Where that rest goes; nil: nowhere (then random reads fetch just their bytes).
+    public var kernelPageCache: (any KernelPageCache)?
     /// Most chunks one reader fetches ahead (and so GETs in flight per file).
     public var prefetchConcurrency = 8
     /// Most prefetch GETs in flight for the whole mount (ossfs 2.0's

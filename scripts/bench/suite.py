@@ -194,11 +194,12 @@ class Mounter:
             os.kill(pid, signal.SIGKILL)
 
 
-def mounters(bin_dir):
+def mounters(bin_dir, ossmount_options=""):
     ossmount = os.path.join(bin_dir, "ossmount")
+    extra = "," + ossmount_options if ossmount_options else ""
     return [
         Mounter("ossmount", lambda ep, mnt, ca: [ossmount, BUCKET, mnt, "-o", f"endpoint={ep},region=cn-hangzhou"
-                                                 + (f",ca_bundle={ca}" if ca else "")],
+                                                 + (f",ca_bundle={ca}" if ca else "") + extra],
                 env={"OSS_ACCESS_KEY_ID": "bench-key", "OSS_ACCESS_KEY_SECRET": "bench-secret"},
                 cache=lambda d: ["-o", f"cache_dir={d},cache_size=8G"]),
         Mounter("s3fs", lambda ep, mnt, ca: ["s3fs", BUCKET, mnt, "-o",
@@ -446,6 +447,7 @@ def main():
     ap.add_argument("--workloads", help="comma-separated workloads")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--tls", action="store_true", help="mounts and the ceiling over HTTPS (osslocal's own CA)")
+    ap.add_argument("--ossmount-options", default="", help="more -o options for ossmount (A/B runs of one option)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("scripts/bench/run needs root (it drops the page cache and mounts FUSE file systems)")
@@ -460,7 +462,7 @@ def main():
         load_datasets(server)
         log("== ceiling: raw curl against the same osslocal")
         results = {"ceiling": ceiling(server, source, args.runs)}
-        chosen = [m for m in mounters(args.bin) if not args.only or m.name in args.only.split(",")]
+        chosen = [m for m in mounters(args.bin, args.ossmount_options) if not args.only or m.name in args.only.split(",")]
         wl = workloads(source)
         names = [w for w in wl if not args.workloads or w in args.workloads.split(",")]
         for m in chosen:

@@ -16,4 +16,8 @@ int CFuse3_session_loop_mt(struct fuse_session *se, unsigned int max_threads, in
 /// the thread waiting in the loop, it interrupts that wait (so an exited session ends).
 int CFuse3_install_wake_handler(int signum);
 
+/// fuse_lowlevel_notify_store of `size` bytes at `mem` (FUSE_BUFVEC_INIT is a macro):
+/// the kernel puts them into `ino`'s page cache at `offset`. 0 or a negative errno.
+int CFuse3_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t offset, const void *mem, size_t size);
+
 #endif
