@@ -5,6 +5,7 @@
 // `metrics_addr` (MetricsServer) and as the root's `user.ossmount.stats`
 // attribute, which `ossmount stats` reads.
 import CoreMetrics
+import FuseKit
 import Prometheus
 import VFS
 #if canImport(Glibc)
@@ -23,10 +24,14 @@ final class MountMetrics: Sendable {
     private struct Gauges: Sendable {
         let memoryUsed, memoryLimit, memoryPeak, stagingUsed, stagingLimit: Prometheus.Gauge
         let prefetchInFlight, openFiles, openWriters, openDirectories, uploadsInFlight, inodes: Prometheus.Gauge
+        let fillStored, fillDropped, fillRetracted: Prometheus.Gauge
     }
     private let gauges: Gauges
+    /// Where `random_fill` stores pages (its counts are sampled like the gauges).
+    private let kernelCache: FuseKernelCache?
 
-    init() {
+    init(kernelCache: FuseKernelCache? = nil) {
+        self.kernelCache = kernelCache
         factory = PrometheusMetricsFactory(registry: registry)
         fuseReadBytes = CoreMetrics.Counter(label: "ossmount_fuse_read_bytes_total", factory: factory)
         fuseWrittenBytes = CoreMetrics.Counter(label: "ossmount_fuse_written_bytes_total", factory: factory)
@@ -45,7 +50,10 @@ final class MountMetrics: Sendable {
             openWriters: gauge("open_writers", "", "Open handles that write"),
             openDirectories: gauge("open_directories", "", "Open directory handles"),
             uploadsInFlight: gauge("uploads_in_flight", "", "Files whose upload has begun and not ended"),
-            inodes: gauge("inodes", "", "Inodes the kernel holds"))
+            inodes: gauge("inodes", "", "Inodes the kernel holds"),
+            fillStored: gauge("page_fill_stored", "bytes", "Bytes random_fill stored in the page cache so far"),
+            fillDropped: gauge("page_fill_dropped", "", "Offers random_fill dropped so far (queue full, file changed)"),
+            fillRetracted: gauge("page_fill_retracted", "", "Stores invalidated again: the file changed while stored"))
     }
 
     /// A failed operation, counted by its errno's name.
@@ -70,6 +78,11 @@ final class MountMetrics: Sendable {
         g.openDirectories.set(Double(s.openDirectories))
         g.uploadsInFlight.set(Double(s.uploadsInFlight))
         g.inodes.set(Double(s.inodes))
+        if let fill = kernelCache?.counted {
+            g.fillStored.set(Double(fill.storedBytes))
+            g.fillDropped.set(Double(fill.dropped))
+            g.fillRetracted.set(Double(fill.invalidated))
+        }
         return registry.emitToString()
     }
 

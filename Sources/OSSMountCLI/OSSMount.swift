@@ -118,7 +118,8 @@ public enum OSSMount {
         } catch {
             return fail(error.description, fd: readyFD)
         }
-        let metrics = MountMetrics()
+        let kernelCache = FuseKernelCache()
+        let metrics = MountMetrics(kernelCache: kernelCache)
         var metricsServer: MetricsServer?
         do {
             if config.metricsAddress.port != 0 { metricsServer = try MetricsServer(config.metricsAddress) }
@@ -145,7 +146,6 @@ public enum OSSMount {
                 return fail(error.description, fd: readyFD)
             }
         }
-        let kernelCache = FuseKernelCache()
         vfsConfig.kernelPageCache = KernelPageCacheAdapter(cache: kernelCache)
         let vfs = VFS(client: client, config: vfsConfig, logger: logger, metrics: metrics.factory)
         var connection = FuseConnectionOptions()

@@ -24,7 +24,15 @@ extension VFS {
         // up: the file it named is gone (another file may have its key now).
         guard isBound(node) else { throw .stale }
         if writable { return (try await openForWrite(node, truncate: truncate), false) }
-        if let ready = openWithoutIO(ino) { return ready }
+        switch quickOpen(ino) {
+        case .ready(let handle, let keep): return (handle, keep)
+        case .dropPagesFirst(let etag):
+            // Fresh attributes, but the kernel holds pages of another object: no request,
+            // just those pages dropped before the open is answered.
+            _ = await keepPageCache(ino, etag: etag)
+            if case .ready(let handle, _) = quickOpen(ino) { return (handle, false) }
+        case .needsIO: break
+        }
         let open = writers(of: ino)
         if let local = open.first(where: { $0.stagingFile != nil }) { return (readHandle(node, local: local), false) }
         guard let info = try await headIfExists(node.key) else {
@@ -44,24 +52,40 @@ extension VFS {
     /// Called on the FUSE thread for every open of a small file: one look at the state,
     /// no allocation.
     public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
-        guard !config.closeToOpen else { return nil }
+        guard case .ready(let handle, let keep) = quickOpen(ino) else { return nil }
+        return (handle, keep)
+    }
+
+    enum QuickOpen {
+        case ready(handle: UInt64, keepCache: Bool)
+        /// As `ready` once the kernel's pages of another object (this ETag's now) are dropped.
+        case dropPagesFirst(ETag)
+        case needsIO
+    }
+
+    func quickOpen(_ ino: InodeNumber) -> QuickOpen {
+        guard !config.closeToOpen else { return .needsIO }
+        enum Found { case file(Inode, keep: Bool), dropPagesFirst(ETag), needsIO }
         let now = clock.now()
-        let ready: (Inode, Bool)? = state.withLock { s in
+        let found: Found = state.withLock { s in
             guard let node = s.table[ino], node.kind != .directory, now - node.validatedAt < config.attrTimeout,
                 s.table.ino(forKey: node.key) == ino,  // still bound to its name
                 !s.writers.values.contains(where: { $0.ino == ino })
-            else { return nil }
-            guard let etag = node.etag else { return (node, false) }
+            else { return .needsIO }
+            guard let etag = node.etag else { return .file(node, keep: false) }
             switch node.kernelPages {
-            case .of(etag): return (node, config.keepCache)
+            case .of(etag): return .file(node, keep: config.keepCache)
             case .none:
                 s.table[ino]?.kernelPages = .of(etag)
-                return (node, false)
-            case .of, .unknown: return nil  // to be dropped first (keepPageCache)
+                return .file(node, keep: false)
+            case .of, .unknown: return .dropPagesFirst(etag)
             }
         }
-        guard let (node, keep) = ready else { return nil }
-        return (readHandle(node), keep)
+        switch found {
+        case .file(let node, let keep): return .ready(handle: readHandle(node), keepCache: keep)
+        case .dropPagesFirst(let etag): return .dropPagesFirst(etag)
+        case .needsIO: return .needsIO
+        }
     }
 
     /// Whether the kernel may keep the pages it has of `ino`: only if they are of the

@@ -157,4 +157,25 @@ final class RecordingPageCache: KernelPageCache {
         #expect(keep4 && kernel.invalidated == [ino])
         await vfs.release(h4)
     }
+
+    @Test func anOpenAfterAWriteHereDropsThePagesWithoutARequest() async throws {
+        let store = CountingStore()
+        let kernel = RecordingPageCache()
+        let vfs = makeVFS(store) {
+            $0.readOnly = false
+            $0.kernelPageCache = kernel
+        }
+        let (e, w) = try await vfs.create(parent: 1, name: "g", mode: 0o644)
+        #expect(try await vfs.write(w, offset: 0, bytes: [1, 2, 3]) == 3)
+        await vfs.release(w)
+        let heads = store.count("head")
+        // The kernel may hold the written pages; the stored object has an ETag of its own.
+        let (h, keep) = try await vfs.open(e.attributes.ino, writable: false)
+        #expect(!keep && kernel.invalidated == [e.attributes.ino])
+        #expect(store.count("head") == heads)  // attributes fresh: no request for that
+        await vfs.release(h)
+        let (h2, keep2) = try await vfs.open(e.attributes.ino, writable: false)
+        #expect(keep2 && kernel.invalidated.count == 1)
+        await vfs.release(h2)
+    }
 }

@@ -41,6 +41,12 @@ def mapped(path):
         libc.munmap(ctypes.c_void_p(addr), size)
 
 
+def stat(mnt, name):
+    """A figure of the mount's metrics, as `ossmount stats` reads them."""
+    text = os.getxattr(mnt, "user.ossmount.stats").decode()
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
 def gets(env, since, key):
     return [r for r in env.requests()[since:] if r["op"] == "getObject" and r["key"] == key]
 
@@ -66,6 +72,7 @@ def test_a_random_read_fills_its_block_and_reads_near_it_send_nothing(env):
                 page = random.randrange(3 * MiB // PAGE, 4 * MiB // PAGE)
                 assert os.pread(f.fileno(), PAGE, page * PAGE) == data[page * PAGE:(page + 1) * PAGE]
             assert gets(env, since, "fill/blob") == []
+            assert stat(mnt, "ossmount_page_fill_stored_bytes") == MiB - PAGE
             # The last block is short: filled up to the end of the object.
             at = len(data) - 10
             assert os.pread(f.fileno(), PAGE, at) == data[at:]
