@@ -26,12 +26,17 @@ struct PageFill: Sendable {
     /// Offers the block at `start` in `box`, but for the pages of the read it answered
     /// (`read`): the kernel is filling those from the reply.
     func offer(_ box: ByteBox, at start: UInt64, except read: Range<UInt64>) {
-        let end = start + UInt64(box.pointer.count)
+        offer(box.pointer, owner: box, at: start, except: read)
+    }
+
+    /// The same for `bytes` that `owner` keeps alive (a chunk's memory).
+    func offer(_ bytes: UnsafeRawBufferPointer, owner: AnyObject, at start: UInt64, except read: Range<UInt64>) {
+        let end = start + UInt64(bytes.count)
         let before = start..<max(start, read.lowerBound / Self.pageSize * Self.pageSize)
         let after = min(end, (read.upperBound + Self.pageSize - 1) / Self.pageSize * Self.pageSize)..<end
         for part in [before, after] where !part.isEmpty {
-            let bytes = UnsafeRawBufferPointer(rebasing: box.pointer[Int(part.lowerBound - start)..<Int(part.upperBound - start)])
-            offer(part.lowerBound, ReadData(pieces: [bytes], owners: [box]))
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[Int(part.lowerBound - start)..<Int(part.upperBound - start)])
+            offer(part.lowerBound, ReadData(pieces: [piece], owners: [owner]))
         }
     }
 }

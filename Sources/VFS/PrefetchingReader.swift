@@ -138,6 +138,7 @@ final class PrefetchingReader: Sendable {
         // The chunks are decided under the lock; their GETs (signing, handing to the
         // transport) start after it, so another read of this file does not wait for them.
         var gets: [ChunkGet] = []
+        var wholeFileForAJump: Chunk?
         let plan = state.withLock { s in
             let d = s.planner.read(offset: offset, size: size)
             for i in d.evict { s.chunks[i] = nil }
@@ -150,6 +151,7 @@ final class PrefetchingReader: Sendable {
                 if let c { s.chunks[i] = c } else { refused.append(i) }
             }
             if !refused.isEmpty { s.planner.couldNotFetch(refused) }
+            if s.planner.chunkCount == 1, offset > 0, d.fetch == [0] { wholeFileForAJump = s.chunks[0] }
             var serve: [Chunk]?
             if d.serveFrom.isEmpty {
                 serve = cachedChunks(offset: offset, size: size, &s, &gets)
@@ -161,7 +163,20 @@ final class PrefetchingReader: Sendable {
                         fileSize: s.planner.fileSize, serve: serve, fill: serve == nil ? d.fill : nil)
         }
         for g in gets { g.start() }
+        if let chunk = wholeFileForAJump { offerWhenArrived(chunk, except: plan.offset..<plan.end) }
         return plan
+    }
+
+    /// A file of one chunk whose first read was not at its start (a footer, an index, a
+    /// record at an offset) is fetched whole anyway: once it arrived, the rest of it goes
+    /// to the kernel's page cache too, so the reads that follow do not come here.
+    private func offerWhenArrived(_ chunk: Chunk, except read: Range<UInt64>) {
+        guard let fill else { return }
+        chunk.fetch.whenDone { error in
+            guard error == nil else { return }
+            fill.offer(UnsafeRawBufferPointer(rebasing: chunk.buffer.memory[0..<chunk.length]), owner: chunk, at: 0,
+                       except: read)
+        }
     }
 
     /// The read's bytes when they are here already: its chunks all arrived, or (when

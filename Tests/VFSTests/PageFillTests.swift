@@ -178,4 +178,33 @@ final class RecordingPageCache: KernelPageCache {
         #expect(keep2 && kernel.invalidated.count == 1)
         await vfs.release(h2)
     }
+
+    @Test func aFileOfOneChunkFirstReadAtAnOffsetIsOfferedWhole() async throws {
+        let store = InMemoryObjectStore()
+        let kernel = RecordingPageCache()
+        let small = Array(Self.data[0..<(100 << 10)])
+        _ = try await store.putObject("s", bytes: small)
+        let vfs = makeVFS(store) {
+            $0.randomFill = 256 << 10
+            $0.kernelPageCache = kernel
+        }
+        let e = try await vfs.lookup(parent: 1, name: "s")
+        let (h, _) = try await vfs.open(e.attributes.ino, writable: false)
+        #expect(await read(vfs, h, 50_000, 4096) == Array(small[50_000..<54_096]))
+        // The object came whole (one chunk); all of it but the read's pages is offered.
+        #expect(kernel.offers.map { $0.offset } == [0, 57_344])
+        #expect(kernel.offers.map { $0.bytes } == [Array(small[0..<49_152]), Array(small[57_344...])])
+        await vfs.release(h)
+        // Read from its start (a sample read whole): nothing is offered.
+        let other = RecordingPageCache()
+        let vfs2 = makeVFS(store) {
+            $0.randomFill = 256 << 10
+            $0.kernelPageCache = other
+        }
+        let e2 = try await vfs2.lookup(parent: 1, name: "s")
+        let (h2, _) = try await vfs2.open(e2.attributes.ino, writable: false)
+        #expect(await read(vfs2, h2, 0, 128 << 10) == small)
+        #expect(other.offers.isEmpty)
+        await vfs2.release(h2)
+    }
 }

@@ -88,6 +88,27 @@ def test_a_random_read_fills_its_block_and_reads_near_it_send_nothing(env):
             assert resident(0, len(data)) == {at // PAGE}
 
 
+def test_a_small_file_first_read_at_an_offset_is_filled_whole(env):
+    """A file of one chunk (3 MiB) whose first read is near its end, as a reader of a
+    footer does: one GET of the object, and then all of its pages are the kernel's, so
+    the reads that follow anywhere in it send nothing."""
+    data = os.urandom(3 * MiB + 123)
+    env.bucket.put_object("fill-small/blob", data)
+    with env.mounted("fill-small/") as mnt:
+        path = os.path.join(mnt, "blob")
+        with mapped(path) as resident, open(path, "rb", buffering=0) as f:
+            since = len(env.requests())
+            at = len(data) - 8
+            assert os.pread(f.fileno(), 8, at) == data[at:]
+            assert [r["bytes"] for r in gets(env, since, "fill-small/blob")] == [len(data)]
+            pages = set(range((len(data) + PAGE - 1) // PAGE))
+            assert wait_until(lambda: resident(0, len(data)) == pages), len(pages - resident(0, len(data)))
+            for _ in range(200):
+                page = random.randrange(len(pages))
+                assert os.pread(f.fileno(), PAGE, page * PAGE) == data[page * PAGE:(page + 1) * PAGE]
+            assert [r["bytes"] for r in gets(env, since, "fill-small/blob")] == [len(data)]
+
+
 def test_random_reads_from_threads_return_the_object_they_opened(env):
     """8 threads read 4 KiB at random offsets of a file that another client replaces
     again and again; each round reopens it (close_to_open) and every read must return
