@@ -51,10 +51,20 @@ final class ByteBox: @unchecked Sendable {
     // box is handed to a ReadData, then only read.
     private let storage: UnsafeMutableRawBufferPointer
     let pointer: UnsafeRawBufferPointer
+    /// The pool's memory the box is, when it is (given back when the box goes).
+    private let pooled: PooledBuffer?
     init(count: Int) {
         // Safety: memory of our own, freed in deinit, so the pointer is valid for the box's life.
         storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, count), alignment: 16)
         pointer = UnsafeRawBufferPointer(rebasing: storage[0..<count])
+        pooled = nil
+    }
+    /// The pool's memory, reused and counted against `total_mem_limit` (a jump's block).
+    init(_ buffer: PooledBuffer) {
+        // Safety: the buffer is kept (and its memory valid) for as long as the box.
+        storage = buffer.memory
+        pointer = UnsafeRawBufferPointer(buffer.memory)
+        pooled = buffer
     }
     convenience init(_ bytes: [UInt8]) {
         self.init(count: bytes.count)
@@ -64,7 +74,7 @@ final class ByteBox: @unchecked Sendable {
     func slice(_ offset: Int, _ count: Int) -> MutableBytes {
         MutableBytes(UnsafeMutableRawBufferPointer(rebasing: storage[offset..<(offset + count)]))
     }
-    deinit { storage.deallocate() }
+    deinit { if pooled == nil { storage.deallocate() } }
 }
 
 final class PrefetchingReader: Sendable {
@@ -218,10 +228,11 @@ final class PrefetchingReader: Sendable {
     /// `finish` reads it again, with retries). False: the client cannot start it so.
     func startDirectRead(_ p: Plan, _ deliver: @escaping @Sendable (ReadData?) -> Void) -> Bool {
         guard p.serve == nil, p.offset < p.end else { return false }
-        let fill = p.fill.flatMap { block in self.fill.map { ($0, block) } }
-        let range = fill?.1 ?? p.offset..<p.end
+        let block = blockBox(p)
+        let range = block?.range ?? p.offset..<p.end
         let count = Int(range.upperBound - range.lowerBound)
-        let box = ByteBox(count: count)
+        let box = block?.box ?? ByteBox(count: count)
+        let fill = block == nil ? nil : self.fill
         let metrics = self.metrics
         let started = client.startGetObject(key, range: ByteRange(range.lowerBound, range.upperBound), ifMatch: etag,
                                             into: box.slice(0, count)) { result in
@@ -229,7 +240,7 @@ final class PrefetchingReader: Sendable {
             metrics.prefetchMisses.increment()
             let read = Int(p.offset - range.lowerBound)..<Int(p.end - range.lowerBound)
             deliver(ReadData(pieces: [UnsafeRawBufferPointer(rebasing: box.pointer[read])], owners: [box]))
-            fill?.0.offer(box, at: range.lowerBound, except: p.offset..<p.end)
+            fill?.offer(box, at: range.lowerBound, except: p.offset..<p.end)
         }
         return started != nil
     }
@@ -302,26 +313,37 @@ final class PrefetchingReader: Sendable {
     /// Blocks on file I/O.
     private func cachedRange(_ p: Plan) -> ReadData? {
         guard let cache, let etag else { return nil }
-        if let fill, let block = p.fill, let box = cachedBytes(block, p, cache, etag) {
+        if let fill, let (block, box) = blockBox(p), readCached(block, into: box, p, cache, etag) {
             fill.offer(box, at: block.lowerBound, except: p.offset..<p.end)
             let read = Int(p.offset - block.lowerBound)..<Int(p.end - block.lowerBound)
             return ReadData(pieces: [UnsafeRawBufferPointer(rebasing: box.pointer[read])], owners: [box])
         }
-        return cachedBytes(p.offset..<p.end, p, cache, etag).map { ReadData(pieces: [$0.pointer], owners: [$0]) }
+        let box = ByteBox(count: Int(p.end - p.offset))
+        return readCached(p.offset..<p.end, into: box, p, cache, etag) ? ReadData(pieces: [box.pointer], owners: [box]) : nil
     }
 
-    /// The bytes of `range` from the local cache, if it holds every chunk they are in.
-    private func cachedBytes(_ range: Range<UInt64>, _ p: Plan, _ cache: any ChunkCache, _ etag: ETag) -> ByteBox? {
-        let box = ByteBox(count: Int(range.upperBound - range.lowerBound))
+    /// A direct read's block to fetch whole for the kernel's page cache, in pool memory;
+    /// nil when it has none (not a jump, filling off) or the pool has no room (then just
+    /// the read's bytes are fetched).
+    private func blockBox(_ p: Plan) -> (range: Range<UInt64>, box: ByteBox)? {
+        guard let block = p.fill, let buffer = pool.take(Int(block.upperBound - block.lowerBound)) else { return nil }
+        return (block, ByteBox(buffer))
+    }
+
+    /// Reads `range` from the local cache into `box`; false unless it holds every chunk
+    /// the bytes are in.
+    private func readCached(_ range: Range<UInt64>, into box: ByteBox, _ p: Plan, _ cache: any ChunkCache, _ etag: ETag)
+        -> Bool
+    {
         var at = 0
         for i in Int(range.lowerBound / p.chunkSize)...Int((range.upperBound - 1) / p.chunkSize) {
             let start = UInt64(i) * p.chunkSize
             let id = chunkID(i, length: Int(min(p.chunkSize, p.fileSize - start)), etag: etag)
             let piece = Int(max(range.lowerBound, start) - start)..<Int(min(range.upperBound, start + UInt64(id.length)) - start)
-            guard cache.readNow(id, range: piece, into: box.slice(at, piece.count)) else { return nil }
+            guard cache.readNow(id, range: piece, into: box.slice(at, piece.count)) else { return false }
             at += piece.count
         }
-        return box
+        return true
     }
 
     private func chunkID(_ i: Int, length: Int, etag: ETag) -> ChunkID {

@@ -25,12 +25,12 @@ extension VFS {
         guard isBound(node) else { throw .stale }
         if writable { return (try await openForWrite(node, truncate: truncate), false) }
         switch quickOpen(ino) {
-        case .ready(let handle, let keep): return (handle, keep)
+        case .ready(let fresh, let keep): return (readHandle(fresh), keep)
         case .dropPagesFirst(let etag):
             // Fresh attributes, but the kernel holds pages of another object: no request,
             // just those pages dropped before the open is answered.
             _ = await keepPageCache(ino, etag: etag)
-            if case .ready(let handle, _) = quickOpen(ino) { return (handle, false) }
+            if case .ready(let fresh, _) = quickOpen(ino) { return (readHandle(fresh), false) }
         case .needsIO: break
         }
         let open = writers(of: ino)
@@ -52,12 +52,13 @@ extension VFS {
     /// Called on the FUSE thread for every open of a small file: one look at the state,
     /// no allocation.
     public func openWithoutIO(_ ino: InodeNumber) -> (handle: UInt64, keepCache: Bool)? {
-        guard case .ready(let handle, let keep) = quickOpen(ino) else { return nil }
-        return (handle, keep)
+        guard case .ready(let node, let keep) = quickOpen(ino) else { return nil }
+        return (readHandle(node), keep)
     }
 
     enum QuickOpen {
-        case ready(handle: UInt64, keepCache: Bool)
+        /// The file as it is, to open with no request; whether the kernel keeps its pages.
+        case ready(Inode, keepCache: Bool)
         /// As `ready` once the kernel's pages of another object (this ETag's now) are dropped.
         case dropPagesFirst(ETag)
         case needsIO
@@ -65,26 +66,20 @@ extension VFS {
 
     func quickOpen(_ ino: InodeNumber) -> QuickOpen {
         guard !config.closeToOpen else { return .needsIO }
-        enum Found { case file(Inode, keep: Bool), dropPagesFirst(ETag), needsIO }
         let now = clock.now()
-        let found: Found = state.withLock { s in
+        return state.withLock { s in
             guard let node = s.table[ino], node.kind != .directory, now - node.validatedAt < config.attrTimeout,
                 s.table.ino(forKey: node.key) == ino,  // still bound to its name
                 !s.writers.values.contains(where: { $0.ino == ino })
             else { return .needsIO }
-            guard let etag = node.etag else { return .file(node, keep: false) }
+            guard let etag = node.etag else { return .ready(node, keepCache: false) }
             switch node.kernelPages {
-            case .of(etag): return .file(node, keep: config.keepCache)
+            case .of(etag): return .ready(node, keepCache: config.keepCache)
             case .none:
                 s.table[ino]?.kernelPages = .of(etag)
-                return .file(node, keep: false)
+                return .ready(node, keepCache: false)
             case .of, .unknown: return .dropPagesFirst(etag)
             }
-        }
-        switch found {
-        case .file(let node, let keep): return .ready(handle: readHandle(node), keepCache: keep)
-        case .dropPagesFirst(let etag): return .dropPagesFirst(etag)
-        case .needsIO: return .needsIO
         }
     }
 

@@ -1,6 +1,8 @@
 """Fixtures for mount tests: a signed (V4) osslocal with a request log, and
 real FUSE mounts of ossmount against it (background mode, as users run it)."""
 import contextlib
+import ctypes
+import mmap
 import os
 import pathlib
 import shutil
@@ -22,6 +24,41 @@ BUCKET = "conformance"
 REGION = "cn-hangzhou"
 
 
+
+
+LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+LIBC.mmap.restype = ctypes.c_void_p
+LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+LIBC.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+LIBC.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def libc_ok(result):
+    """Asserts a libc call returned 0, with its errno's text."""
+    assert result == 0, os.strerror(ctypes.get_errno())
+
+
+@contextlib.contextmanager
+def mapped_files(paths):
+    """Shared read-only mappings of the files (mapping reads nothing), yielded as
+    (address, size) pairs and unmapped on exit: for mincore() (which pages the page
+    cache holds) and mlock() (keep them there)."""
+    maps = []
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                addr = LIBC.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+                assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+                maps.append((addr, size))
+            finally:
+                os.close(fd)
+        yield maps
+    finally:
+        for addr, size in maps:
+            LIBC.munmap(ctypes.c_void_p(addr), size)
 
 
 class Env:
@@ -90,3 +127,9 @@ def env():
         if mnt.startswith(base):
             subprocess.run(["fusermount3", "-uz", mnt], check=False)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def cache_dir(env):
+    """A directory for `cache_dir=` under the session's base (removed with it)."""
+    return tempfile.mkdtemp(prefix="cache-", dir=env.base)

@@ -9,8 +9,6 @@ import subprocess
 import tempfile
 import threading
 
-import pytest
-
 from conftest import wait_until
 
 
@@ -30,6 +28,16 @@ def cache_bytes(directory):
     return total
 
 
+def fill_cache(env, prefix, options, cache_dir, files):
+    """A mount with `options` reads `files` (name under `prefix` -> bytes) whole, and
+    once the cache holds all their blocks (written after they are served) the page
+    cache is dropped: what a later mount of the same cache then reads is on disk only."""
+    with env.mounted(prefix, options) as mnt:
+        assert read_all(mnt, files) == files
+        assert wait_until(lambda: cache_bytes(os.path.join(cache_dir, "blocks")) >= sum(map(len, files.values())), 15)
+    drop_page_cache()
+
+
 def gets(env, since, prefix):
     return [r for r in env.requests()[since:] if r["op"] == "getObject" and r["key"].startswith(prefix)]
 
@@ -42,25 +50,15 @@ def read_all(mnt, names):
     return out
 
 
-@pytest.fixture
-def cache_dir(env):
-    d = tempfile.mkdtemp(prefix="cache-", dir=env.base)
-    yield d
-
-
 def test_an_epoch_after_remount_reads_from_the_cache_without_a_get(env, cache_dir):
     files = {f"train/s{i:03d}.bin": os.urandom(100 << 10) for i in range(150)}
     files["train/shard.bin"] = os.urandom(20 << 20)  # three 8 MiB chunks
     for name, data in files.items():
         env.bucket.put_object("cache-epochs/" + name, data)
     options = f"cache_dir={cache_dir},cache_size=256M"
-    with env.mounted("cache-epochs/", options) as mnt:
-        since = len(env.requests())
-        assert read_all(mnt, files) == files
-        assert len(gets(env, since, "cache-epochs/")) >= len(files)
-        # Blocks are written after they are served: wait until every chunk is on disk.
-        assert wait_until(lambda: cache_bytes(os.path.join(cache_dir, "blocks")) >= sum(map(len, files.values())), 15)
-    drop_page_cache()
+    since = len(env.requests())
+    fill_cache(env, "cache-epochs/", options, cache_dir, files)
+    assert len(gets(env, since, "cache-epochs/")) >= len(files)
     with env.mounted("cache-epochs/", options) as mnt:
         since = len(env.requests())
         assert read_all(mnt, files) == files
@@ -73,11 +71,7 @@ def test_random_reads_of_a_cached_file_are_served_from_the_cache(env, cache_dir)
     data = os.urandom(20 << 20)
     env.bucket.put_object("cache-random/shard.bin", data)
     options = f"cache_dir={cache_dir},cache_size=256M"
-    with env.mounted("cache-random/", options) as mnt:
-        with open(os.path.join(mnt, "shard.bin"), "rb") as f:
-            assert f.read() == data
-        assert wait_until(lambda: cache_bytes(os.path.join(cache_dir, "blocks")) >= len(data), 15)
-    drop_page_cache()
+    fill_cache(env, "cache-random/", options, cache_dir, {"shard.bin": data})
     with env.mounted("cache-random/", options) as mnt:
         since = len(env.requests())
         offsets = [(8 << 20) - 2048, (16 << 20) - 100, len(data) - 4096] + \

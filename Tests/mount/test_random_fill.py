@@ -4,12 +4,12 @@ cache, so nearby reads send nothing; the pages stored are never of another objec
 than the one the file is, and never hide what a writer wrote."""
 import contextlib
 import ctypes
-import mmap
 import os
 import random
 import threading
 
-from conftest import wait_until
+from conftest import LIBC, libc_ok, mapped_files, wait_until
+from test_cache import fill_cache
 
 MiB = 1 << 20
 PAGE = 4096
@@ -19,26 +19,13 @@ PAGE = 4096
 def mapped(path):
     """The file's mapping, for mincore(): which of its pages the kernel holds (a shared
     file mapping reports the page cache, and mapping it reads nothing)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-    fd = os.open(path, os.O_RDONLY)
-    size = os.fstat(fd).st_size
-    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-    os.close(fd)
-    assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
-
-    def resident(start, end):
-        """Indexes of the pages in [start, end) the page cache holds."""
-        vec = ctypes.create_string_buffer((end - start + PAGE - 1) // PAGE)
-        assert libc.mincore(ctypes.c_void_p(addr + start), end - start, vec) == 0, os.strerror(ctypes.get_errno())
-        return {start // PAGE + i for i, b in enumerate(vec.raw) if b & 1}
-    try:
+    with mapped_files([path]) as [(addr, _)]:
+        def resident(start, end):
+            """Indexes of the pages in [start, end) the page cache holds."""
+            vec = ctypes.create_string_buffer((end - start + PAGE - 1) // PAGE)
+            libc_ok(LIBC.mincore(ctypes.c_void_p(addr + start), end - start, vec))
+            return {start // PAGE + i for i, b in enumerate(vec.raw) if b & 1}
         yield resident
-    finally:
-        libc.munmap(ctypes.c_void_p(addr), size)
 
 
 def stat(mnt, name):
@@ -169,20 +156,13 @@ def test_what_a_writer_wrote_is_read_back_though_a_reader_filled_the_file(env):
             assert env.bucket.get_object("fill-write/blob").read() == data
 
 
-def test_a_jump_into_a_cached_file_fills_its_block_from_the_cache(env):
+def test_a_jump_into_a_cached_file_fills_its_block_from_the_cache(env, cache_dir):
     """With cache_dir holding the file (an earlier mount read it), a random read after a
     remount reads its block from the disk, sends no GET, and the kernel gets the block."""
-    import tempfile
-    from test_cache import cache_bytes, drop_page_cache
-    cache_dir = tempfile.mkdtemp(prefix="cache-", dir=env.base)
     data = os.urandom(10 * MiB)
     env.bucket.put_object("fill-cached/blob", data)
     options = f"cache_dir={cache_dir},cache_size=256M"
-    with env.mounted("fill-cached/", options) as mnt:
-        with open(os.path.join(mnt, "blob"), "rb") as f:
-            assert f.read() == data
-        assert wait_until(lambda: cache_bytes(os.path.join(cache_dir, "blocks")) >= len(data), 15)
-    drop_page_cache()
+    fill_cache(env, "fill-cached/", options, cache_dir, {"blob": data})
     with env.mounted("fill-cached/", options) as mnt:
         path = os.path.join(mnt, "blob")
         since = len(env.requests())

@@ -4,7 +4,6 @@ import collections
 import contextlib
 import ctypes
 import errno
-import mmap
 import os
 import random
 import signal
@@ -16,7 +15,7 @@ import time
 import oss2
 import pytest
 
-from conftest import OSSMOUNT, wait_until
+from conftest import LIBC, OSSMOUNT, libc_ok, mapped_files, wait_until
 
 
 def put_all(bucket, items, threads=16):
@@ -109,27 +108,10 @@ def pinned_in_page_cache(paths):
     is a GET that says nothing about the daemon. Pinning does not hide a daemon
     that drops the cache: an open without keep_cache unmaps and invalidates the
     pages all the same."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    libc.mlock.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    maps = []
-    try:
-        for path in paths:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                size = os.fstat(fd).st_size
-                addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-                assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
-                maps.append((addr, size))
-                assert libc.mlock(ctypes.c_void_p(addr), size) == 0, os.strerror(ctypes.get_errno())
-            finally:
-                os.close(fd)
-        yield
-    finally:
+    with mapped_files(paths) as maps:
         for addr, size in maps:
-            libc.munmap(ctypes.c_void_p(addr), size)
+            libc_ok(LIBC.mlock(ctypes.c_void_p(addr), size))
+        yield
 
 
 def test_a_second_epoch_over_listed_files_sends_no_request(env):
