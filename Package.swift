@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "OSSClient", targets: ["OSSClient"]),
+        .library(name: "HTTPSeam", targets: ["HTTPSeam"]),
         .library(name: "CurlTransport", targets: ["CurlTransport"]),
         .library(name: "ObjectStoreTesting", targets: ["ObjectStoreTesting"]),
         .executable(name: "ossbench-micro", targets: ["ossbench-micro"]),
@@ -48,18 +49,21 @@ let package = Package(
             dependencies: ["ObjectStore", "OSSCrypto", "CLibc", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "ObjectStoreTesting", dependencies: ["ObjectStore", "OSSCrypto"], swiftSettings: strict),
+        // The HTTP transport seam: what OSSClient hands a wire implementation. Neither
+        // side links the other: CurlTransport does not link the signers.
+        .target(name: "HTTPSeam", dependencies: ["ObjectStore"], swiftSettings: strict),
         .target(
             name: "OSSClient",
-            dependencies: ["ObjectStore", "OSSCrypto", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["ObjectStore", "HTTPSeam", "OSSCrypto", .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: strict),
         .target(
             name: "CurlTransport",
-            dependencies: ["CCurl", "ObjectStore", "OSSClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "ObjectStore", "HTTPSeam", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "OSSMountCLI",
-            dependencies: ["VFS", "FuseKit", "OSSClient", "CurlTransport", "ObjectStore", "BuildInfo", "CLibc", "DataCache",
+            dependencies: ["VFS", "FuseKit", "OSSClient", "HTTPSeam", "CurlTransport", "ObjectStore", "BuildInfo", "CLibc", "DataCache",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "CoreMetrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
@@ -69,7 +73,7 @@ let package = Package(
         .target(
             name: "OSSLocalServer",
             dependencies: [
-                "OSSCrypto", "OSSClient", "ObjectStore", "COpenSSL",
+                "OSSCrypto", "OSSClient", "HTTPSeam", "ObjectStore", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -102,7 +106,7 @@ let package = Package(
             name: "ObjectStoreTestingTests", dependencies: ["ObjectStoreTesting"], swiftSettings: strict),
         .testTarget(
             name: "OSSClientTests",
-            dependencies: ["OSSClient", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
+            dependencies: ["OSSClient", "HTTPSeam", "ObjectStoreTesting", "HTTPFixture", "CurlTransport"],
             swiftSettings: strict),
         .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
         .testTarget(name: "DataCacheTests", dependencies: ["DataCache", "CLibc"], swiftSettings: strict),
@@ -112,6 +116,6 @@ let package = Package(
             dependencies: ["OSSLocalServer", "OSSClient", "CurlTransport", "ObjectStore"],
             swiftSettings: strict),
         .testTarget(
-            name: "CurlTransportTests", dependencies: ["CurlTransport", "HTTPFixture"], swiftSettings: strict),
+            name: "CurlTransportTests", dependencies: ["CurlTransport", "HTTPSeam", "HTTPFixture"], swiftSettings: strict),
     ]
 )

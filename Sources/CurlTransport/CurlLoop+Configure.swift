@@ -3,7 +3,7 @@
 // be sent), timeouts, TLS, buffer sizes, and the C callbacks.
 import CCurl
 import ObjectStore
-import OSSClient
+import HTTPSeam
 
 extension CurlLoop {
     func configure(_ easy: UnsafeMutableRawPointer, for t: Transfer) {

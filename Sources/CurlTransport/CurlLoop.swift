@@ -5,7 +5,7 @@ import CCurl
 import Foundation
 import Logging
 import ObjectStore
-import OSSClient
+import HTTPSeam
 import Synchronization
 
 final class CurlLoop: @unchecked Sendable {

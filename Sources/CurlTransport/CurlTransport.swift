@@ -8,7 +8,7 @@ import CCurl
 import Foundation
 import Logging
 import ObjectStore
-import OSSClient
+import HTTPSeam
 import Synchronization
 
 public struct CurlTransportOptions: Sendable {

@@ -2,7 +2,7 @@
 // continuation that is resumed exactly once when curl reports it done.
 import CCurl
 import ObjectStore
-import OSSClient
+import HTTPSeam
 import Synchronization
 
 final class Transfer: @unchecked Sendable {

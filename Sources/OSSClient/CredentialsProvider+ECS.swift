@@ -2,6 +2,7 @@
 // role is discovered; a session token (the hardened mode, PUT /latest/api/token)
 // is asked for first and, when the service does not offer it, plain GETs are used.
 import Foundation
+import HTTPSeam
 import ObjectStore
 
 public struct ECSRoleCredentialsProvider: CredentialsProvider {

@@ -4,6 +4,7 @@
 // token is read again at every exchange, so a rotated token is used as soon as
 // the keys are refreshed (CachingCredentialsProvider does that before expiry).
 import Foundation
+import HTTPSeam
 import ObjectStore
 
 public struct OIDCRoleCredentialsProvider: CredentialsProvider {

@@ -1,6 +1,7 @@
 // Turning an error answer into ServiceError. OSS sends an <Error> document; HEAD
 // answers carry no body, so their code comes from the `x-oss-err` header (the
 // same document, base64) when present, else from `x-oss-ec` and the status.
+import HTTPSeam
 import ObjectStore
 import OSSCrypto
 

@@ -3,6 +3,7 @@
 // HTTPTransport, decode errors, retry by RetryPolicy); each operation lives in
 // its own `OSSClient+Operation.swift` and only says what to send and how to read
 // the answer.
+import HTTPSeam
 import Logging
 import ObjectStore
 import OSSCrypto

@@ -2,6 +2,7 @@
 // operation wants it (a caller's buffer, or a collected array) with its CRC-64
 // computed on the fly; an error body (status >= 300) is kept apart, bounded, for
 // decoding, so an error page never lands in a caller's buffer.
+import HTTPSeam
 import ObjectStore
 import OSSCrypto
 

@@ -2,6 +2,7 @@
 // docs/oss-api.md §2 lays it out. The signing key depends only on the secret, the
 // day and the region, so it is derived once per day and cached by the caller
 // (`SigningKeyCache`), not per request.
+import HTTPSeam
 import OSSCrypto
 
 public enum SignerV4 {

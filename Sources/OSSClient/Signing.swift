@@ -1,6 +1,7 @@
 // What a signer needs to know about a request, independent of the wire form
 // (virtual-hosted or path style, how the key was escaped): the decoded bucket,
 // key and query, and the headers that will be sent.
+import HTTPSeam
 import OSSCrypto
 
 public struct QueryItem: Sendable, Hashable {

@@ -3,6 +3,7 @@
 // 15-minute clock-skew limit. The canonical forms come from OSSClient's signers,
 // which reproduce the official SDKs byte for byte; a mismatch answers
 // SignatureDoesNotMatch with the server's StringToSign, as OSS does.
+import HTTPSeam
 import OSSClient
 import OSSCrypto
 

@@ -5,6 +5,7 @@
 import CurlTransport
 import Foundation
 import FuseKit
+import HTTPSeam
 import Logging
 import ObjectStore
 import OSSClient

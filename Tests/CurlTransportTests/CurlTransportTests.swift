@@ -4,7 +4,7 @@
 import Foundation
 import HTTPFixture
 import ObjectStore
-import OSSClient
+import HTTPSeam
 import Synchronization
 import Testing
 @testable import CurlTransport

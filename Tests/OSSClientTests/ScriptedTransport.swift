@@ -1,5 +1,6 @@
 // Test doubles for one layer: a transport that records every request and
 // answers from a script, a manual clock, and a log handler that keeps lines.
+import HTTPSeam
 import Logging
 import ObjectStore
 import Synchronization

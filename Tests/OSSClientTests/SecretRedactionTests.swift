@@ -1,6 +1,7 @@
 // A known secret and security token must never appear in anything we format:
 // request descriptions, errors, log lines (at trace level), credential values,
 // presigned URLs as logged.
+import HTTPSeam
 import Logging
 import ObjectStore
 import Testing

@@ -2,6 +2,7 @@
 // shared/vectors). Each record is a JSON object; fields are documented in
 // docs/oss-api.md §8.
 import Foundation
+import HTTPSeam
 @testable import OSSClient
 
 enum Vectors {

@@ -1,4 +1,4 @@
-// The seam between OSSClient (what to send, how to sign and retry) and a wire
+// HTTPSeam: the seam between OSSClient (what to send, how to sign and retry) and a wire
 // implementation (CurlTransport in production, recording and fault transports in
 // tests). A transport sends one request and streams the answer into a sink; it
 // never retries and never interprets statuses.
