@@ -49,6 +49,13 @@ mount_bench() {
     daemon=$(pgrep -n -f "ossmount bench $mnt")
 }
 
+# mark_cpu VAR: sets VAR to the user+system CPU seconds this shell's finished
+# children (and theirs) have used so far: the curl ceiling's own cost, taken around it.
+mark_cpu() {
+    times > "$work/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { gsub(/s/, ""); split($1, u, "m"); split($2, s, "m"); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times")"
+}
+
 # cpu PID: user+system CPU seconds the process has used so far.
 cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 

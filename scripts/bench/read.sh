@@ -21,11 +21,14 @@ b.complete_multipart_upload("gib.bin", uid, parts)
 PY
 url=$(presign GET gib.bin)
 
-curl_rates=() curl_server_cpu=()
+curl_rates=() curl_server_cpu=() curl_cpu=()
 for _ in $(seq "$runs"); do
     drop
     s0=$(cpu "$osspid")
+    mark_cpu c0
     curl_rates+=("$(curl -sf "${curl_tls[@]}" -o /dev/null -w '%{speed_download}' "$url" | awk '{print $1/1048576}')")
+    mark_cpu c1
+    curl_cpu+=("$(echo "$c1 - $c0" | bc -l)")
     curl_server_cpu+=("$(echo "$(cpu "$osspid") - $s0" | bc -l)")
 done
 mount_rates=() daemon_cpu=() server_cpu=()
@@ -45,8 +48,8 @@ done
 echo "1 GiB sequential read over $transport, loopback osslocal on tmpfs, $runs runs, MiB/s median (min, max)"
 echo "  raw curl GET (ceiling):   $(printf '%s\n' "${curl_rates[@]}" | median)"
 echo "  ossmount (dd bs=1M):      $(printf '%s\n' "${mount_rates[@]}" | median)"
-printf '  CPU-s/GiB: ossmount daemon %.2f, osslocal %.2f (under curl: %.2f)\n' \
-    "$(printf '%s\n' "${daemon_cpu[@]}" | mid)" "$(printf '%s\n' "${server_cpu[@]}" | mid)" \
+printf '  CPU-s/GiB: ossmount daemon %.2f, curl alone %.2f, osslocal %.2f (under curl: %.2f)\n' \
+    "$(printf '%s\n' "${daemon_cpu[@]}" | mid)" "$(printf '%s\n' "${curl_cpu[@]}" | mid)" "$(printf '%s\n' "${server_cpu[@]}" | mid)" \
     "$(printf '%s\n' "${curl_server_cpu[@]}" | mid)"
 printf '  ratio ossmount / curl:   %.2f\n' \
     "$(echo "$(printf '%s\n' "${mount_rates[@]}" | mid) / $(printf '%s\n' "${curl_rates[@]}" | mid)" | bc -l)"

@@ -17,10 +17,13 @@ runs=${1:-5}
 head -c 1073741824 /dev/urandom > "$work/src.bin"
 url=$(presign PUT put.bin)
 
-curl_rates=() curl_server_cpu=()
+curl_rates=() curl_server_cpu=() curl_cpu=()
 for _ in $(seq "$runs"); do
     s0=$(cpu "$osspid")
+    mark_cpu c0
     curl_rates+=("$(curl -sf "${curl_tls[@]}" -T "$work/src.bin" -o /dev/null -w '%{speed_upload}' "$url" | awk '{print $1/1048576}')")
+    mark_cpu c1
+    curl_cpu+=("$(echo "$c1 - $c0" | bc -l)")
     curl_server_cpu+=("$(echo "$(cpu "$osspid") - $s0" | bc -l)")
 done
 mount_bench
@@ -40,8 +43,8 @@ fusermount3 -u "$mnt"
 echo "1 GiB sequential write incl. close over $transport, loopback osslocal on tmpfs, $runs runs, MiB/s median (min, max)"
 echo "  raw curl -T PUT (ceiling): $(printf '%s\n' "${curl_rates[@]}" | median)"
 echo "  ossmount (dd bs=1M):       $(printf '%s\n' "${mount_rates[@]}" | median)"
-printf '  CPU-s/GiB: ossmount daemon %.2f, osslocal %.2f (under curl: %.2f)\n' \
-    "$(printf '%s\n' "${daemon_cpu[@]}" | mid)" "$(printf '%s\n' "${server_cpu[@]}" | mid)" \
+printf '  CPU-s/GiB: ossmount daemon %.2f, curl alone %.2f, osslocal %.2f (under curl: %.2f)\n' \
+    "$(printf '%s\n' "${daemon_cpu[@]}" | mid)" "$(printf '%s\n' "${curl_cpu[@]}" | mid)" "$(printf '%s\n' "${server_cpu[@]}" | mid)" \
     "$(printf '%s\n' "${curl_server_cpu[@]}" | mid)"
 printf '  ratio ossmount / curl:    %.2f\n' \
     "$(echo "$(printf '%s\n' "${mount_rates[@]}" | mid) / $(printf '%s\n' "${curl_rates[@]}" | mid)" | bc -l)"
