@@ -45,6 +45,8 @@ public struct MountConfig: Sendable {
     public var attrTimeout = 60.0
     public var entryTimeout = 60.0
     public var negativeTimeout = 0.0
+    /// Files whose attributes outlive the kernel's inode (max_stat_cache_size).
+    public var maxStatCacheSize = 100_000
     public var closeToOpen = false
     public var readdirplus = true
     public var kernelCache = false
@@ -162,6 +164,7 @@ public struct MountConfig: Sendable {
             ("uid", uid.map(String.init) ?? "caller"), ("gid", gid.map(String.init) ?? "caller"),
             ("attr_timeout", "\(attrTimeout)"),
             ("entry_timeout", "\(entryTimeout)"), ("negative_timeout", "\(negativeTimeout)"),
+            ("max_stat_cache_size", "\(maxStatCacheSize)"),
             ("close_to_open", flag(closeToOpen)), ("readdirplus", flag(readdirplus)), ("kernel_cache", flag(kernelCache)),
             ("auto_cache", flag(autoCache)), ("direct_io", flag(directIO)), ("max_threads", "\(maxThreads)"),
             ("prefetch_chunk_size", "\(prefetchChunkSize)"), ("random_fill", "\(randomFill)"),
@@ -302,6 +305,11 @@ public struct MountConfig: Sendable {
         case "attr_timeout": attrTimeout = try Self.number(name, value)
         case "entry_timeout": entryTimeout = try Self.number(name, value)
         case "negative_timeout": negativeTimeout = try Self.number(name, value)
+        case "max_stat_cache_size":
+            maxStatCacheSize = try Self.integer(name, value)
+            guard (0...10_000_000).contains(maxStatCacheSize) else {
+                throw CommandLineError("option max_stat_cache_size takes 0 to 10000000 files")
+            }
         case "close_to_open": closeToOpen = try Self.bool(name, value)
         case "readdirplus": readdirplus = try Self.bool(name, value)
         case "kernel_cache": kernelCache = try Self.bool(name, value)

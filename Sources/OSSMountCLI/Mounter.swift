@@ -198,6 +198,7 @@ enum Mounter {
         v.attrTimeout = config.attrTimeout
         v.entryTimeout = config.entryTimeout
         v.negativeTimeout = config.negativeTimeout
+        v.statCacheSize = config.maxStatCacheSize
         v.closeToOpen = config.closeToOpen
         v.uid = config.uid ?? getuid()
         v.gid = config.gid ?? getgid()

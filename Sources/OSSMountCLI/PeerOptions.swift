@@ -124,7 +124,7 @@ enum PeerOptions {
         add(.ossfs2, .same("log_max_size"), "log_file_max_size")
         add(.ossfs2, .same("log_max_files"), "log_file_max_count")
         add(.ossfs2, .ignored("the kernel keeps no readdir cache of this mount"), "kernel_readdir_cache_timeout")
-        add(.ossfs2, .ignored("inodes the kernel forgets are dropped at once"), "inode_cache_eviction_threshold",
+        add(.ossfs2, .ignored("inodes the kernel forgets are dropped; max_stat_cache_size keeps their attributes"), "inode_cache_eviction_threshold",
             "inode_cache_eviction_interval_ms", "max_inode_cache_count")
         add(.ossfs2, .ignored("no limit of its kind in ossmount"), "oss_negative_cache_size", "rename_dir_limit",
             "rename_dir_concurrency", "upload_copy_concurrency", "appendable_object_autoswitch_threshold",
@@ -143,7 +143,6 @@ enum PeerOptions {
             "readdir_check_size", "direct_read_prefetch_limit", "direct_read_backward_chunks", "listobjectsv2",
             "complement_stat", "compat_dir", "notsup_compat_dir", "use_path_request_style", "nomixupload",
             "noshallowcopyapi", "noxmlns", "nocopyapi", "norenameapi")
-        add(.ossfs1, .ignored("the stat cache is bounded by what the kernel holds"), "max_stat_cache_size")
         add(.ossfs1, .ignored("staging is bounded by staging_max and seekable_max"), "ensure_diskfree",
             "free_space_ratio", "max_dirty_data", "fake_diskfree")
         add(.ossfs1, .ignored("multipart sizes come from upload_buffer_size"), "multipart_threshold",

@@ -1,8 +1,10 @@
 // Inodes: numbers handed to the kernel, each bound to one object key (a file
 // "a/b.txt" or a directory prefix "a/"), with the kernel's lookup count. An
 // inode whose count drops to zero is forgotten (except the root), so a walk over
-// millions of keys keeps only what the kernel still holds. Numbers are never
-// reused, so the generation stays 1.
+// millions of keys keeps only what the kernel still holds; a forgotten file's
+// attributes stay in `forgotten` (ForgottenFiles) for the rest of their timeout, and a
+// lookup then binds them to a new number. Numbers are never reused, so the
+// generation stays 1.
 import ObjectStore
 
 struct Inode: Sendable {
@@ -40,8 +42,11 @@ struct InodeTable: Sendable {
     private(set) var inodes: [InodeNumber: Inode] = [:]
     private var byKey: [ByteKey: InodeNumber] = [:]
     private var nextIno: InodeNumber = 2
+    /// Files the kernel forgot, by key; none of them is in `byKey`.
+    private(set) var forgotten: ForgottenFiles
 
-    init(root: Inode) {
+    init(root: Inode, forgottenCapacity: Int = 0) {
+        forgotten = ForgottenFiles(capacity: forgottenCapacity)
         inodes[root.ino] = root
         byKey[ByteKey(root.key)] = root.ino
     }
@@ -79,7 +84,36 @@ struct InodeTable: Sendable {
         node.lookups = lookups
         inodes[ino] = node
         byKey[ByteKey(key)] = ino
+        forgotten.drop(key)
         return node
+    }
+
+    /// A file the kernel forgot, bound to a new inode with one lookup; nil when none
+    /// was kept for `key` or its attributes are `ttl` old. The kernel dropped its pages
+    /// with the inode.
+    mutating func revive(_ key: String, now: Double, ttl: Double) -> Inode? {
+        guard let f = forgotten.take(key, now: now, ttl: ttl) else { return nil }
+        let ino = nextIno
+        nextIno += 1
+        var attributes = f.attributes
+        attributes.ino = ino
+        let node = Inode(ino: ino, key: key, kind: f.kind, attributes: attributes, etag: f.etag,
+                         validatedAt: f.validatedAt, lookups: 1, fromListing: f.fromListing)
+        inodes[ino] = node
+        byKey[ByteKey(key)] = ino
+        return node
+    }
+
+    /// Keeps a forgotten file's attributes (see ForgottenFiles); the key must be unbound.
+    mutating func keepForgotten(_ node: Inode) {
+        guard let etag = node.etag, byKey[ByteKey(node.key)] == nil else { return }
+        forgotten.keep(node.key, ForgottenFiles.File(kind: node.kind, attributes: node.attributes, etag: etag,
+                                                     validatedAt: node.validatedAt, fromListing: node.fromListing))
+    }
+
+    /// The object at `key`, or everything under it as a prefix, changed through this mount.
+    mutating func dropForgotten(_ key: String, prefix: Bool) {
+        if prefix { forgotten.drop(prefix: key) } else { forgotten.drop(key) }
     }
 
     /// Moves inodes to new keys: `map` returns the new key for a key that moves, else nil.
@@ -90,6 +124,7 @@ struct InodeTable: Sendable {
             guard let node = inodes[ino] else { continue }
             byKey[ByteKey(old)] = nil
             byKey[ByteKey(new)] = ino  // a replaced destination's inode loses its key
+            forgotten.drop(new)
             inodes[ino] = Inode(ino: ino, key: new, kind: node.kind, attributes: node.attributes, etag: node.etag,
                                 validatedAt: node.validatedAt, lookups: node.lookups, fromListing: node.fromListing,
                                 kernelPages: node.kernelPages)
@@ -102,15 +137,19 @@ struct InodeTable: Sendable {
         byKey[ByteKey(node.key)] = nil
     }
 
-    /// Drops `count` kernel references; the inode goes when none remain.
-    mutating func forget(_ ino: InodeNumber, count: UInt64) {
-        guard ino != Self.rootIno, var node = inodes[ino] else { return }
+    /// Drops `count` kernel references; the inode goes when none remain. Returns it
+    /// then, when it was still bound to its key.
+    @discardableResult
+    mutating func forget(_ ino: InodeNumber, count: UInt64) -> Inode? {
+        guard ino != Self.rootIno, var node = inodes[ino] else { return nil }
         node.lookups = node.lookups > count ? node.lookups - count : 0
-        if node.lookups == 0 {
-            inodes[ino] = nil
-            if byKey[ByteKey(node.key)] == ino { byKey[ByteKey(node.key)] = nil }
-        } else {
+        guard node.lookups == 0 else {
             inodes[ino] = node
+            return nil
         }
+        inodes[ino] = nil
+        guard byKey[ByteKey(node.key)] == ino else { return nil }
+        byKey[ByteKey(node.key)] = nil
+        return node
     }
 }

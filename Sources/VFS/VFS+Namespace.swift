@@ -207,6 +207,8 @@ extension VFS {
                 if prefix { return key.hasBytePrefix(old) ? new + key.droppingBytePrefix(old) : nil }
                 return key.bytesEqual(old) ? new : nil
             }
+            s.table.dropForgotten(old, prefix: prefix)
+            s.table.dropForgotten(new, prefix: prefix)
             s.negative[new] = nil
             s.listAhead.forgetAll()
         }

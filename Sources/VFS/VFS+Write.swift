@@ -496,6 +496,7 @@ extension VFS {
     func dropKey(_ key: String) {
         state.withLock { s in
             if let ino = s.table.ino(forKey: key) { s.table.detach(ino) }
+            s.table.dropForgotten(key, prefix: false)
             s.listAhead.forgetAll()
         }
     }

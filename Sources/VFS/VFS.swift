@@ -81,7 +81,7 @@ public final class VFS: Sendable {
                                        mtime: mountTime)
         let root = Inode(ino: InodeTable.rootIno, key: config.prefix, kind: .directory, attributes: rootAttrs,
                          etag: nil, validatedAt: .infinity, lookups: 1)
-        state = Mutex(State(table: InodeTable(root: root), listAhead: ListAhead(pageSize: config.listPageSize)))
+        state = Mutex(State(table: InodeTable(root: root, forgottenCapacity: config.statCacheSize), listAhead: ListAhead(pageSize: config.listPageSize)))
     }
 
     /// Seconds the kernel may keep attributes.
@@ -195,6 +195,11 @@ public final class VFS: Sendable {
                     s.table[ino] = node
                     return (node, nil, nil, false)
                 }
+                if key == fileKey, s.table.ino(forKey: key) == nil,
+                   let node = s.table.revive(key, now: now, ttl: config.entryTimeout)
+                {
+                    return (node, nil, nil, false)
+                }
             }
             var listed: ListAhead.Listed?, load: ListAhead.Load?
             if config.listAhead { (listed, load) = s.listAhead.take(dir.key, name, now: now, ttl: config.entryTimeout) }
@@ -278,8 +283,16 @@ public final class VFS: Sendable {
         }
     }
 
+    /// The kernel dropped `count` references. A file whose inode goes keeps its
+    /// attributes for a later lookup (ForgottenFiles) unless a writer of this mount
+    /// still has it, or it is an object removed here and kept for its readers.
     public func forget(_ ino: InodeNumber, count: UInt64) {
-        state.withLock { $0.table.forget(ino, count: count) }
+        state.withLock { s in
+            guard let node = s.table.forget(ino, count: count), node.kind != .directory, let etag = node.etag,
+                  s.hidden[node.key] != etag, !s.writers.values.contains(where: { $0.ino == ino })
+            else { return }
+            s.table.keepForgotten(node)
+        }
     }
 
     // MARK: getattr

@@ -59,6 +59,9 @@ public struct VFSConfig: Sendable {
     public var entryTimeout = 60.0
     /// How long "no such file" is remembered; 0 asks OSS every time.
     public var negativeTimeout = 0.0
+    /// Files whose attributes are kept after the kernel forgot their inodes, for the
+    /// rest of `entryTimeout` (`max_stat_cache_size`; 0: none).
+    public var statCacheSize = 100_000
     /// Revalidate a file's ETag on every open, so a reader sees the newest object.
     public var closeToOpen = false
     public var uid: UInt32 = 0

@@ -180,7 +180,8 @@ import Testing
             if line.contains("url=") {
                 #expect(c.endpoint == "https://oss-cn-hangzhou-internal.aliyuncs.com" && c.signingRegion == "cn-hangzhou")
                 #expect(c.uploadConcurrency == 20 && c.uploadBufferSize == 20 << 20 && c.uid == 1000 && c.allowOther)
-                #expect(c.warnings.count == 4, "\(c.warnings)")  // max_stat_cache_size ensure_diskfree compat_dir mp_umask
+                #expect(c.warnings.count == 3, "\(c.warnings)")  // ensure_diskfree compat_dir mp_umask
+                #expect(c.maxStatCacheSize == 100_000)  // the stat cache beyond the kernel's
                 #expect(c.cacheDir == "/tmp/ossfs")  // use_cache is the local data cache
             } else {
                 #expect(c.readOnly && c.attrTimeout == 3600 && c.prefetchChunkSize == 8 << 20 && c.signatureVersion == 4)

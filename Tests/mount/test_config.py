@@ -191,14 +191,15 @@ def test_ossfs2_command_form_and_flag_file_mount(env):
 
 def test_peer_options_warn_and_unknown_ones_fail(env):
     mnt = tempfile.mkdtemp(prefix="mnt-", dir=env.base)
-    # ossfs 1.x and JindoFuse flags from real configurations: mounted, each named once.
-    r = run_mount(env, env.mount_args("", mnt, "max_stat_cache_size=0,del_cache,parallel_count=8,"
+    # ossfs 1.x and JindoFuse flags from real configurations: mounted, each one ossmount
+    # does not do named once (max_stat_cache_size is ossmount's own).
+    r = run_mount(env, env.mount_args("", mnt, "max_stat_cache_size=0,ensure_diskfree=1024,del_cache,parallel_count=8,"
                                                "dbglevel=info,jindo_attr_timeout=3,fs.oss.download.thread.concurrency=16")[1:])
     assert r.returncode == 0, r.stderr
     try:
         warned = [l for l in r.stderr.splitlines() if l.startswith("ossmount: warning:")]
         assert len(warned) == 3, r.stderr
-        for name in ["max_stat_cache_size", "del_cache", "jindo_attr_timeout"]:
+        for name in ["ensure_diskfree", "del_cache", "jindo_attr_timeout"]:
             assert any(name in l for l in warned), name
     finally:
         unmount(mnt)

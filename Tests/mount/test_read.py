@@ -6,6 +6,7 @@ import ctypes
 import errno
 import os
 import random
+import re
 import signal
 import subprocess
 import tempfile
@@ -140,6 +141,44 @@ def test_a_second_epoch_over_listed_files_sends_no_request(env):
             epoch()
             made = env.requests()[before:]
         assert made == [], f"{len(made)} requests in epoch 2: {collections.Counter(r['op'] for r in made)}"
+
+
+def inodes_held(mnt):
+    """The inodes the daemon holds for the kernel (`ossmount stats --raw`)."""
+    r = subprocess.run([str(OSSMOUNT), "stats", mnt, "--raw"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return int(re.search(r"^ossmount_inodes (\d+)", r.stdout, re.M).group(1))
+
+
+def test_files_the_kernel_forgot_are_opened_again_without_a_head(env):
+    """The kernel drops dentries and inodes under memory pressure (here: drop_caches)
+    and FORGETs them: the next open of such a file sends no HEAD while its attributes
+    are fresh (max_stat_cache_size, like s3fs's stat cache), from 4 threads at once.
+    With the cache off each open is one HEAD (list_ahead off in both mounts, so a
+    lookup is one HEAD either way)."""
+    from concurrent.futures import ThreadPoolExecutor
+    samples = {f"f{i:03d}": os.urandom(50 + i) for i in range(200)}
+    put_all(env.bucket, [(f"forgot/d/{name}", data) for name, data in samples.items()])
+    for options, heads_expected in (("list_ahead=0", 0), ("list_ahead=0,max_stat_cache_size=0", len(samples))):
+        with env.mounted("forgot/", options) as mnt:
+            d = os.path.join(mnt, "d")
+            for name, data in samples.items():
+                assert os.stat(os.path.join(d, name)).st_size == len(data)
+            assert inodes_held(mnt) > len(samples)
+            subprocess.run(["sync"], check=True)
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+            assert wait_until(lambda: inodes_held(mnt) < 10, 15), inodes_held(mnt)
+            before = len(env.requests())
+
+            def load(name):
+                with open(os.path.join(d, name), "rb") as f:
+                    return f.read() == samples[name]
+            with ThreadPoolExecutor(4) as pool:
+                assert all(pool.map(load, sorted(samples, reverse=True)))
+            # (The directory itself is looked up again too: not counted.)
+            heads = [r for r in env.requests()[before:] if r["op"] == "headObject" and r["key"].startswith("forgot/d/")]
+            assert len(heads) == heads_expected, (options, len(heads))
 
 
 def test_reads_under_faults_come_back_whole(env):
