@@ -8,8 +8,8 @@ Connector for AI/ML's OssMapDataset reads the same objects in-process (epochs 1-
 Then torch.save/torch.load of a 1 GiB state dict through the mount against
 OssCheckpoint. For every phase: seconds, samples/s, requests osslocal logged (GETs,
 HEADs), CPU seconds of the daemon, of the loader (with its workers) and of
-osslocal, and peak RSS of the daemon. Medians of RUNS go to
-bench-results/<date>-train.json and .md."""
+osslocal, and peak RSS of each of them (the loader's main process and its largest
+worker apart). Medians of RUNS go to bench-results/<date>-train.json, .md and .png."""
 import argparse
 import concurrent.futures
 import datetime
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import zlib
 
@@ -52,6 +53,52 @@ def cpu_seconds(pid):
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def reset_peak_rss(pid):
+    """Starts VmHWM over from the present RSS (Linux 4.0+: clear_refs 5)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5\n")
+    except OSError:
+        pass
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+class WorkerPeaks:
+    """The largest VmHWM any descendant of `root` reached while it ran (DataLoader workers
+    live for one epoch, so they are sampled every 0.1 s rather than read at the end)."""
+
+    def __init__(self, root):
+        self.root, self.peak, self.done = root, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        while not self.done.wait(0.1):
+            todo = children(self.root)
+            while todo:
+                pid = todo.pop()
+                try:
+                    self.peak = max(self.peak, peak_rss_mib(pid))
+                except (OSError, AttributeError):
+                    continue
+                todo += children(pid)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.peak
 
 
 def paged_out_bytes():
@@ -177,21 +224,26 @@ def epoch(root, names, crcs, workers):
 
 def measured(server, daemon_pid, body):
     """Runs body(); its seconds and what the phase cost."""
+    for pid in (daemon_pid, server.proc.pid, os.getpid()):
+        reset_peak_rss(pid)
     start, cpu0 = server.requests(), own_cpu()
-    d0 = cpu_seconds(daemon_pid) if daemon_pid else 0.0
+    d0 = cpu_seconds(daemon_pid)
     s0, p0 = cpu_seconds(server.proc.pid), paged_out_bytes()
+    workers = WorkerPeaks(os.getpid())
     seconds = body()
+    worker_rss = workers.stop()
     ops = server.ops_since(start)
     p1 = paged_out_bytes()
     return {"seconds": seconds, "gets": ops.get("getObject", 0), "heads": ops.get("headObject", 0),
             "requests": sum(ops.values()), "loader_cpu": own_cpu() - cpu0,
-            "daemon_cpu": (cpu_seconds(daemon_pid) - d0) if daemon_pid else None,
-            "osslocal_cpu": cpu_seconds(server.proc.pid) - s0,
+            "daemon_cpu": cpu_seconds(daemon_pid) - d0, "osslocal_cpu": cpu_seconds(server.proc.pid) - s0,
+            "daemon_rss": peak_rss_mib(daemon_pid), "osslocal_rss": peak_rss_mib(server.proc.pid),
+            "loader_rss": peak_rss_mib(os.getpid()), "worker_rss": worker_rss,
             "paged_out_mib": (p1 - p0) / 2**20 if p0 is not None and p1 is not None else None}
 
 
 CONNECTOR = textwrap.dedent("""
-    import json, os, sys, time, zlib
+    import json, os, resource, sys, time, zlib
     import torch
     from osstorchconnector import OssMapDataset, OssCheckpoint
     ep, cred, conf, out, mode, workers, crcs_path = sys.argv[1:8]
@@ -229,6 +281,9 @@ CONNECTOR = textwrap.dedent("""
             assert all(torch.equal(back[k], v) for k, v in tensors.items())
     except Exception as e:
         result["error"] = repr(e)
+    # ru_maxrss is in KiB; the children are the DataLoader's workers, all joined by now.
+    result["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["worker_rss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     with open(out, "w") as f:
         json.dump(result, f)
     os._exit(0)
@@ -242,6 +297,7 @@ def connector(server, base, mode, workers, crcs_path):
         json.dump({"AccessKeyId": KEY_ID, "AccessKeySecret": SECRET}, f)
     with open(conf, "w") as f:
         json.dump({"logLevel": 3, "logPath": os.path.join(base, "connector.log")}, f)
+    reset_peak_rss(server.proc.pid)
     start, s0 = server.requests(), cpu_seconds(server.proc.pid)
     t0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(os.path.join(base, "connector.out"), "a") as chatter:  # its native library logs to stdout
@@ -255,7 +311,7 @@ def connector(server, base, mode, workers, crcs_path):
     ops = server.ops_since(start)
     result.update(requests=sum(ops.values()), gets=ops.get("getObject", 0),
                   cpu=(t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime),
-                  osslocal_cpu=cpu_seconds(server.proc.pid) - s0)
+                  osslocal_cpu=cpu_seconds(server.proc.pid) - s0, osslocal_rss=peak_rss_mib(server.proc.pid))
     return result
 
 
@@ -283,7 +339,6 @@ def one_run(args, server, base, names, crcs, crcs_path):
         m = Mount(args.ossmount, server, base)
         listed(m.mnt, names)
         r[f"{w}.mount.remount"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
-        r[f"{w}.mount.peak_rss_mib"] = peak_rss_mib(m.pid)
         m.unmount()
 
         cache = tempfile.mkdtemp(prefix="train-cache-", dir=args.cache_parent)
@@ -300,7 +355,6 @@ def one_run(args, server, base, names, crcs, crcs_path):
         m = Mount(args.ossmount, server, base, f"cache_dir={cache},cache_size=4G")
         listed(m.mnt, names)
         r[f"{w}.cache.remount"] = measured(server, m.pid, lambda: epoch(m.mnt, names, crcs, workers))
-        r[f"{w}.cache.peak_rss_mib"] = peak_rss_mib(m.pid)
         m.unmount()
         # Removed at the end, not here: on ext4 without a journal (some VMs' disks) the
         # next run's 10,000 creates would each scan the inodes deleted less than a minute
@@ -311,7 +365,8 @@ def one_run(args, server, base, names, crcs, crcs_path):
         c = connector(server, base, "epochs", workers, crcs_path)
         r[f"{w}.connector.epoch1"] = {"seconds": c["epoch1"]}
         r[f"{w}.connector.epoch2"] = {"seconds": c["epoch2"], "requests": c["requests"], "cpu": c["cpu"],
-                                      "osslocal_cpu": c["osslocal_cpu"]}
+                                      "osslocal_cpu": c["osslocal_cpu"], "loader_rss": c["rss"],
+                                      "worker_rss": c["worker_rss"], "osslocal_rss": c["osslocal_rss"]}
         log(f"  {w}: mount epochs " + ", ".join(f"{r[f'{w}.mount.epoch{e}']['seconds']:.2f}" for e in (1, 2, 3))
             + f" s, remount {r[f'{w}.mount.remount']['seconds']:.2f} s; cache remount "
             f"{r[f'{w}.cache.remount']['seconds']:.2f} s ({r[f'{w}.cache.remount']['gets']} GETs); connector "
@@ -342,11 +397,10 @@ def one_run(args, server, base, names, crcs, crcs_path):
         assert all(torch.equal(back[k], v) for k, v in tensors.items())
         return seconds
     r["ckpt.mount.load"] = measured(server, m.pid, load)
-    r["ckpt.mount.peak_rss_mib"] = peak_rss_mib(m.pid)
     m.unmount()
     del tensors
     c = connector(server, base, "checkpoint", 0, crcs_path)
-    r["ckpt.connector.save"] = {"seconds": c["save"]}
+    r["ckpt.connector.save"] = {"seconds": c["save"], "loader_rss": c["rss"]}
     r["ckpt.connector.load"] = {"seconds": c["load"]}
     log(f"  checkpoint 1 GiB: mount save {r['ckpt.mount.save']['seconds']:.2f} s, load "
         f"{r['ckpt.mount.load']['seconds']:.2f} s; OssCheckpoint save {c['save']:.2f} s, load {c['load']:.2f} s")
@@ -354,7 +408,7 @@ def one_run(args, server, base, names, crcs, crcs_path):
 
 
 def median(runs, key, field="seconds"):
-    values = [run[key][field] if isinstance(run[key], dict) else run[key] for run in runs]
+    values = [run[key].get(field) for run in runs]
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
@@ -371,28 +425,32 @@ def paged_out(runs, w):
 
 
 def report(args, runs, samples):
-    rows, targets = [], []
+    rows, targets, chart_rows = [], [], []
     for workers in args.workers:
         w = f"w{workers}"
         e1, e2, e3 = (median(runs, f"{w}.mount.epoch{e}") for e in (1, 2, 3))
         rm, crm = median(runs, f"{w}.mount.remount"), median(runs, f"{w}.cache.remount")
         c1, c2 = median(runs, f"{w}.connector.epoch1"), median(runs, f"{w}.connector.epoch2")
-        for label, seconds, key in [
-            ("mount, epoch 1", e1, f"{w}.mount.epoch1"), ("mount, epoch 2 (page cache warm)", e2, f"{w}.mount.epoch2"),
-            ("mount, epoch 3", e3, f"{w}.mount.epoch3"),
-            ("mount, epoch after remount + drop_caches", rm, f"{w}.mount.remount"),
-            ("mount + cache_dir, epoch 1", median(runs, f"{w}.cache.epoch1"), f"{w}.cache.epoch1"),
-            ("mount + cache_dir, epoch after remount + drop_caches", crm, f"{w}.cache.remount"),
+        for label, short, seconds, key in [
+            ("mount, epoch 1", "epoch 1", e1, f"{w}.mount.epoch1"),
+            ("mount, epoch 2 (page cache warm)", "epoch 2", e2, f"{w}.mount.epoch2"),
+            ("mount, epoch 3", "epoch 3", e3, f"{w}.mount.epoch3"),
+            ("mount, epoch after remount + drop_caches", "remount", rm, f"{w}.mount.remount"),
+            ("mount + cache_dir, epoch 1", "cache_dir epoch 1", median(runs, f"{w}.cache.epoch1"), f"{w}.cache.epoch1"),
+            ("mount + cache_dir, epoch after remount + drop_caches", "cache_dir remount", crm, f"{w}.cache.remount"),
         ]:
             rows.append(f"| {workers} | {label} | {seconds:.2f} | {samples / seconds:,.0f} | "
                         f"{median(runs, key, 'gets'):.0f} / {median(runs, key, 'heads'):.0f} | "
                         f"{median(runs, key, 'daemon_cpu'):.1f} | {median(runs, key, 'loader_cpu'):.1f} | "
-                        f"{median(runs, key, 'osslocal_cpu'):.1f} |")
-        rows.append(f"| {workers} | OSS Connector OssMapDataset, epoch 1 | {c1:.2f} | {samples / c1:,.0f} | | | | |")
+                        f"{median(runs, key, 'osslocal_cpu'):.1f} | {rss_cells(runs, key)} |")
+            chart_rows.append((workers, short, samples / seconds))
+        rows.append(f"| {workers} | OSS Connector OssMapDataset, epoch 1 | {c1:.2f} | {samples / c1:,.0f} | | | | | |")
         rows.append(f"| {workers} | OSS Connector OssMapDataset, epoch 2 | {c2:.2f} | {samples / c2:,.0f} | "
                     f"{median(runs, f'{w}.connector.epoch2', 'requests'):.0f} req. (both epochs) | | "
                     f"{median(runs, f'{w}.connector.epoch2', 'cpu'):.1f} (both) | "
-                    f"{median(runs, f'{w}.connector.epoch2', 'osslocal_cpu'):.1f} (both) |")
+                    f"{median(runs, f'{w}.connector.epoch2', 'osslocal_cpu'):.1f} (both) | "
+                    f"{rss_cells(runs, f'{w}.connector.epoch2')} |")
+        chart_rows += [(workers, "Connector epoch 1", samples / c1), (workers, "Connector epoch 2", samples / c2)]
         targets += [
             (f"{workers} workers: epoch 1 vs OSS Connector", c1 / e1, ">= 1.2x"),
             (f"{workers} workers: epoch 2 vs epoch 1 (requests in epoch 2: "
@@ -405,21 +463,61 @@ def report(args, runs, samples):
     csave, cload = median(runs, "ckpt.connector.save"), median(runs, "ckpt.connector.load")
     targets += [("torch.save 1 GiB vs OssCheckpoint", csave / save, ">= 1.3x"),
                 ("torch.load 1 GiB vs OssCheckpoint", cload / load, ">= 1.3x")]
-    rss = max(median(runs, k) for k in runs[0] if k.endswith("peak_rss_mib"))
+    rss = max(median(runs, k, "daemon_rss") for k in runs[0] if ".mount." in k or ".cache." in k)
+    cache_rss = max(median(runs, k, "daemon_rss") for k in runs[0] if ".cache." in k)
     lines = [f"# Training benchmark ({datetime.date.today()}, {len(runs)} runs, medians)", "",
              f"{samples:,} samples of 100 KiB on one osslocal (in memory, signed, loopback), read by a torch "
              "DataLoader (batch 64, shuffled, every sample's CRC-32 checked) through ossmount, and by the OSS "
              "Connector for AI/ML's OssMapDataset in-process. GETs / HEADs as osslocal logged them; CPU "
-             "seconds of the daemon, of the loader (with its workers) and of osslocal. 2 cores, shared by all.",
-             "", "| workers | phase | seconds | samples/s | GETs / HEADs | daemon CPU-s | loader CPU-s | osslocal CPU-s |",
-             "|---|---|---|---|---|---|---|---|", *rows, "",
+             "seconds of the daemon, of the loader (with its workers) and of osslocal; peak RSS in MiB of the "
+             "daemon, the loader's main process, its largest worker and osslocal (which holds every object in "
+             "memory). 2 cores, shared by all.",
+             "", "| workers | phase | seconds | samples/s | GETs / HEADs | daemon CPU-s | loader CPU-s | osslocal CPU-s "
+             "| peak RSS MiB: daemon / loader / worker / osslocal |",
+             "|---|---|---|---|---|---|---|---|---|", *rows, "",
              f"Checkpoint of 1 GiB (16 tensors of 64 MiB): torch.save through the mount {save:.2f} s "
              f"({1024 / save:.0f} MiB/s), torch.load after a remount with the page cache dropped {load:.2f} s "
              f"({1024 / load:.0f} MiB/s); OssCheckpoint {csave:.2f} s / {cload:.2f} s. Daemon peak RSS, "
-             f"largest median of any phase: {rss:.0f} MiB.", "",
+             f"largest median of any phase: {rss:.0f} MiB ({cache_rss:.0f} MiB with cache_dir; total_mem_limit is "
+             f"the default 1 GiB); torch.save's process peaks at {median(runs, 'ckpt.mount.save', 'loader_rss'):.0f} "
+             f"MiB, OssCheckpoint's at {median(runs, 'ckpt.connector.save', 'loader_rss'):.0f} MiB.", "",
              "| target | measured | wanted |", "|---|---|---|",
              *[f"| {t} | {v:.2f}x | {want} |" for t, v, want in targets]]
-    return "\n".join(lines) + "\n"
+    checkpoint = [("torch.save", 1024 / save, 1024 / csave), ("torch.load", 1024 / load, 1024 / cload)]
+    return "\n".join(lines) + "\n", chart_rows, checkpoint
+
+
+def rss_cells(runs, key):
+    cells = [median(runs, key, f) for f in ("daemon_rss", "loader_rss", "worker_rss", "osslocal_rss")]
+    return " / ".join("" if c is None else f"{c:.0f}" for c in cells)
+
+
+def chart(path, rows, checkpoint):
+    """Samples/s of every phase for each worker count, and the checkpoint's MiB/s."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    counts = sorted({w for w, _, _ in rows}, reverse=True)
+    fig, axes = plt.subplots(1, len(counts) + 1, figsize=(4.2 * len(counts) + 3.2, 4.2))
+    for ax, workers in zip(axes, counts):
+        mine = [(label, v) for w, label, v in rows if w == workers]
+        ax.barh(range(len(mine)), [v for _, v in mine],
+                color=["#1c7ed6" if label.startswith("Connector") else "#d9480f" for label, _ in mine])
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([label for label, _ in mine], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"DataLoader, {workers} workers: samples/s", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    ax = axes[-1]
+    ax.bar([0, 1, 3, 4], [checkpoint[0][1], checkpoint[0][2], checkpoint[1][1], checkpoint[1][2]],
+           color=["#d9480f", "#1c7ed6"] * 2)
+    ax.set_xticks([0, 1, 3, 4])
+    ax.set_xticklabels(["save\nmount", "save\nOssCkpt", "load\nmount", "load\nOssCkpt"], fontsize=8)
+    ax.set_title("1 GiB checkpoint: MiB/s", fontsize=9)
+    ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle(f"Training benchmark ({datetime.date.today()}, 2 cores, loopback osslocal)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 def main():
@@ -461,7 +559,7 @@ def main():
         for i in range(args.runs):
             log(f"run {i + 1} of {args.runs}")
             runs.append(one_run(args, server, base, mount_names, mount_crcs, crcs_path))
-        text = report(args, runs, args.samples)
+        text, chart_rows, checkpoint = report(args, runs, args.samples)
         os.makedirs("bench-results", exist_ok=True)
         stem = f"bench-results/{datetime.date.today()}-train"
         # A second run on the same day keeps the first's results.
@@ -472,6 +570,7 @@ def main():
             json.dump({"samples": args.samples, "workers": args.workers, "runs": runs}, f, indent=1)
         with open(stem + ".md", "w") as f:
             f.write(text)
+        chart(stem + ".png", chart_rows, checkpoint)
         print(text)
         print(stem + ".md")
     finally:

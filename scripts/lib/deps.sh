@@ -31,3 +31,10 @@ install_connector() {
     fi
     python3 -m pip install -q osstorchconnector || echo "== osstorchconnector could not be installed: the connector tests will say so"
 }
+
+# matplotlib, for the benchmarks' charts (scripts/bench/run, scripts/bench/train).
+install_chart_deps() {
+    python3 -c "import matplotlib" >/dev/null 2>&1 && return 0
+    echo "== installing Python packages: matplotlib"
+    python3 -m pip install -q matplotlib
+}
