@@ -76,11 +76,12 @@ def children(pid):
 
 
 class WorkerPeaks:
-    """The largest VmHWM any descendant of `root` reached while it ran (DataLoader workers
-    live for one epoch, so they are sampled every 0.1 s rather than read at the end)."""
+    """The largest VmHWM any descendant of `root` but `others` (osslocal, the daemon)
+    reached while it ran (DataLoader workers live for one epoch, so they are sampled
+    every 0.1 s rather than read at the end)."""
 
-    def __init__(self, root):
-        self.root, self.peak, self.done = root, 0.0, threading.Event()
+    def __init__(self, root, others):
+        self.root, self.others, self.peak, self.done = root, set(others), 0.0, threading.Event()
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
@@ -89,6 +90,8 @@ class WorkerPeaks:
             todo = children(self.root)
             while todo:
                 pid = todo.pop()
+                if pid in self.others:
+                    continue
                 try:
                     self.peak = max(self.peak, peak_rss_mib(pid))
                 except (OSError, AttributeError):
@@ -229,7 +232,7 @@ def measured(server, daemon_pid, body):
     start, cpu0 = server.requests(), own_cpu()
     d0 = cpu_seconds(daemon_pid)
     s0, p0 = cpu_seconds(server.proc.pid), paged_out_bytes()
-    workers = WorkerPeaks(os.getpid())
+    workers = WorkerPeaks(os.getpid(), (daemon_pid, server.proc.pid))
     seconds = body()
     worker_rss = workers.stop()
     ops = server.ops_since(start)
