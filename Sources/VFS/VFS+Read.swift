@@ -174,6 +174,4 @@ extension VFS {
         if hidden { readerClosed(h.key) }
         return true
     }
-
-    public func isWriter(_ handle: UInt64) -> Bool { state.withLock { $0.writers[handle] != nil } }
 }
