@@ -9,6 +9,23 @@ import Glibc
 #endif
 
 enum Daemon {
+    /// The background child is started through /proc/self/exe, so the kernel names it
+    /// "exe" (what top, `pgrep -x` and killall match). It takes the command's name back
+    /// first thing, before its threads start (they inherit the name).
+    static func takeCommandName() {
+        var name = [UInt8](repeating: 0, count: 32)
+        let fd = open("/proc/self/comm", O_RDONLY)
+        guard fd >= 0 else { return }
+        let n = name.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard n > 0, name[0..<n].elementsEqual("exe\n".utf8) else { return }
+        let out = open("/proc/self/comm", O_WRONLY)
+        guard out >= 0 else { return }
+        let command = Array("ossmount".utf8)
+        _ = command.withUnsafeBytes { write(out, $0.baseAddress, $0.count) }
+        close(out)
+    }
+
     static func report(_ fd: Int32, _ line: String) {
         let bytes = Array((line + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -17,6 +17,7 @@ public enum OSSMount {
     public static let version = BuildInfo.version
 
     public static func main(_ arguments: [String]) -> Int32 {
+        Daemon.takeCommandName()
         if arguments.first == "uploads" { return UploadsCommand.run(Array(arguments.dropFirst())) }
         if arguments.first == "stats" && StatsCommand.applies(Array(arguments.dropFirst())) {
             return StatsCommand.run(Array(arguments.dropFirst()))

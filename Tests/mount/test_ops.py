@@ -201,6 +201,36 @@ def test_a_background_mount_without_log_file_still_logs(env):
         os.unlink(expected)
 
 
+def serving(mnt):
+    """PIDs whose command line names `mnt` (the daemon serving it)."""
+    pids = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if mnt.encode() in f.read().split(b"\0"):
+                    pids.append(int(p))
+        except OSError:
+            pass  # gone meanwhile
+    return pids
+
+
+def test_the_background_daemon_and_its_threads_are_named_ossmount(env):
+    """The daemon is started again through /proc/self/exe, which the kernel would name
+    "exe": top, `pgrep -x ossmount` and killall must still find it."""
+    with env.mounted("") as mnt:
+        pids = serving(mnt)
+        assert len(pids) == 1, pids
+        with open(f"/proc/{pids[0]}/comm") as f:
+            assert f.read() == "ossmount\n"
+        names = set()
+        for t in os.listdir(f"/proc/{pids[0]}/task"):
+            with open(f"/proc/{pids[0]}/task/{t}/comm") as f:
+                names.add(f.read().strip())
+        assert "exe" not in names and "ossmount" in names, names
+        found = subprocess.run(["pgrep", "-x", "ossmount"], capture_output=True, text=True).stdout.split()
+        assert str(pids[0]) in found
+
+
 def test_files_belong_to_the_user_who_creates_them(env):
     """Through an allow_other mount a file another user creates is theirs (stored as
     x-oss-meta-uid/gid), so with the kernel's permission checks they can write it again;
