@@ -45,7 +45,7 @@ PY
 
 mount_bench() {
     OSS_ACCESS_KEY_ID=bench-key OSS_ACCESS_KEY_SECRET=bench-secret \
-        "$bin/ossmount" bench "$mnt" -o "endpoint=$wire,region=cn-hangzhou$wire_opts${1:+,$1}${OSSMOUNT_BENCH_OPTIONS:+,$OSSMOUNT_BENCH_OPTIONS}"
+        "$bin/ossmount" bench "$mnt" -o "endpoint=$wire,region=cn-hangzhou,log_file=$work/ossmount.log$wire_opts${1:+,$1}${OSSMOUNT_BENCH_OPTIONS:+,$OSSMOUNT_BENCH_OPTIONS}"
     daemon=$(pgrep -n -f "ossmount bench $mnt")
 }
 

@@ -199,6 +199,7 @@ def mounters(bin_dir, ossmount_options=""):
     extra = "," + ossmount_options if ossmount_options else ""
     return [
         Mounter("ossmount", lambda ep, mnt, ca: [ossmount, BUCKET, mnt, "-o", f"endpoint={ep},region=cn-hangzhou"
+                                                 + f",log_file={mnt}.log"  # beside the mountpoint, removed with it
                                                  + (f",ca_bundle={ca}" if ca else "") + extra],
                 env={"OSS_ACCESS_KEY_ID": "bench-key", "OSS_ACCESS_KEY_SECRET": "bench-secret"},
                 cache=lambda d: ["-o", f"cache_dir={d},cache_size=8G"]),

@@ -175,7 +175,8 @@ class Server:
 class Mount:
     def __init__(self, binary, server, base, options=""):
         self.mnt = tempfile.mkdtemp(prefix="mnt-", dir=base)
-        opts = f"endpoint={server.endpoint},region={REGION}" + ("," + options if options else "")
+        # The log beside the mountpoint (removed with the run's directory), not in /var/log/ossmount.
+        opts = f"endpoint={server.endpoint},region={REGION},log_file={self.mnt}.log" + ("," + options if options else "")
         env = dict(os.environ, OSS_ACCESS_KEY_ID=KEY_ID, OSS_ACCESS_KEY_SECRET=SECRET)
         subprocess.run([binary, BUCKET, self.mnt, "-o", opts], env=env, check=True)
         self.pid = int(subprocess.run(["pgrep", "-n", "-f", f"ossmount {BUCKET} {self.mnt}"], capture_output=True,
