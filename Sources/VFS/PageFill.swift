@@ -59,7 +59,7 @@ extension VFS {
         state.withLock { s in
             guard let node = s.table[ino], node.etag == etag, node.kernelPages == .of(etag),
                   s.table.ino(forKey: node.key) == ino else { return false }
-            return !s.writers.values.contains { $0.ino == ino }
+            return !s.writes(ino)
         }
     }
 }

@@ -70,7 +70,7 @@ extension VFS {
         return state.withLock { s in
             guard let node = s.table[ino], node.kind != .directory, now - node.validatedAt < config.attrTimeout,
                 s.table.ino(forKey: node.key) == ino,  // still bound to its name
-                !s.writers.values.contains(where: { $0.ino == ino })
+                !s.writes(ino)
             else { return .needsIO }
             guard let etag = node.etag else { return .ready(node, keepCache: false) }
             switch node.kernelPages {

@@ -59,6 +59,9 @@ public final class VFS: Sendable {
         var creating = KeyMap<Int>()
         /// SIGTERM arrived: no new writers (VFS+Shutdown.swift).
         var shuttingDown = false
+
+        /// Whether a handle of this mount has `ino` open for writing.
+        func writes(_ ino: InodeNumber) -> Bool { writers.values.contains { $0.ino == ino } }
     }
     let state: Mutex<State>
 
@@ -289,7 +292,7 @@ public final class VFS: Sendable {
     public func forget(_ ino: InodeNumber, count: UInt64) {
         state.withLock { s in
             guard let node = s.table.forget(ino, count: count), node.kind != .directory, let etag = node.etag,
-                  s.hidden[node.key] != etag, !s.writers.values.contains(where: { $0.ino == ino })
+                  s.hidden[node.key] != etag, !s.writes(ino)
             else { return }
             s.table.keepForgotten(node)
         }
@@ -308,7 +311,7 @@ public final class VFS: Sendable {
         let (node, writing, open): (Inode?, Bool, Bool) = state.withLock { s in
             let node = s.table[ino]
             // Open handles are looked at only for listed files, the one case they decide.
-            return (node, s.writers.values.contains { $0.ino == ino },
+            return (node, s.writes(ino),
                     node?.fromListing == true && s.files.values.contains { $0.ino == ino })
         }
         guard let node,
