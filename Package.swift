@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "VFSTests", dependencies: ["VFS", "ObjectStoreTesting"], swiftSettings: strict),
         .testTarget(name: "DataCacheTests", dependencies: ["DataCache", "CLibc"], swiftSettings: strict),
         .testTarget(name: "OSSMountCLITests", dependencies: ["OSSMountCLI"], swiftSettings: strict),
+        .testTarget(name: "FuseKitTests", dependencies: ["FuseKit"], swiftSettings: strict),
         .testTarget(
             name: "OSSLocalServerTests",
             dependencies: ["OSSLocalServer", "OSSClient", "CurlTransport", "ObjectStore"],

@@ -64,7 +64,7 @@ public struct FuseAttributes: Sendable, Equatable {
         s.st_uid = uid
         s.st_gid = gid
         s.st_blksize = 1 << 20
-        s.st_blocks = blkcnt_t((size + 511) / 512)
+        s.st_blocks = blkcnt_t(clamping: size / 512 + (size % 512 == 0 ? 0 : 1))  // no overflow near UInt64.max
         func ts(_ t: (seconds: Int64, nanoseconds: Int64)) -> timespec { timespec(tv_sec: Int(t.seconds), tv_nsec: Int(t.nanoseconds)) }
         s.st_mtim = ts(mtime)
         s.st_ctim = ts(ctime)

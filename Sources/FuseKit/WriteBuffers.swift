@@ -14,6 +14,9 @@ final class WriteBuffers: Sendable {
 
     init(kept: Int = 8) { self.kept = kept }
 
+    /// Arrays waiting for reuse now.
+    var waiting: Int { free.withLock { $0.count } }
+
     /// The bytes of one write; the array goes back to `owner` when the lease ends.
     final class Lease: Sendable {
         let bytes: [UInt8]
