@@ -7,6 +7,23 @@
 import ObjectStore
 
 enum Multipart {
+    /// OSS's bounds: part numbers 1-10,000, a part at most 5 GiB, so an object of at most
+    /// 10,000 x 5 GiB (48.8 TiB).
+    static let maxParts: UInt64 = 10_000
+    static let maxPartSize: UInt64 = 5 << 30
+    static let maxObjectSize = maxParts * maxPartSize
+
+    /// The part size that cuts `size` bytes into at most 10,000 parts: `base`, or for an
+    /// object that `base` would cut into more (over 78 GiB with 8 MiB parts), the smallest
+    /// multiple of 1 MiB that does. Throws `tooLarge` past OSS's largest object, before
+    /// anything is uploaded.
+    static func partSize(for size: UInt64, atLeast base: UInt64) throws(VFSError) -> UInt64 {
+        guard size <= maxObjectSize else { throw .tooLarge }
+        let mebibyte: UInt64 = 1 << 20
+        let needed = (size + maxParts - 1) / maxParts
+        return max(base, (needed + mebibyte - 1) / mebibyte * mebibyte)
+    }
+
     /// Uploads `key` with the parts `parts(uploadId)` uploads (returned in any order).
     static func upload(_ client: ObjectClient, key: String, options: WriteOptions,
                        parts: (String) async throws -> [PartInfo]) async throws -> WriteResult {
@@ -26,12 +43,14 @@ enum Multipart {
         stride(from: UInt64(0), to: size, by: Int(partSize)).map { ByteRange($0, min(size, $0 + partSize)) }
     }
 
-    /// Uploads `key` from `size` bytes that `read` gives a part at a time, in order.
+    /// Uploads `key` from `size` bytes that `read` gives a part at a time, in order, in
+    /// parts of `partSize` (larger when 10,000 of them would not hold `size`).
     static func upload(_ client: ObjectClient, key: String, options: WriteOptions, size: UInt64, partSize: Int,
                        read: (ByteRange) async throws -> [UInt8]) async throws -> WriteResult {
-        try await upload(client, key: key, options: options) { id in
+        let part = try Self.partSize(for: size, atLeast: UInt64(partSize))
+        return try await upload(client, key: key, options: options) { id in
             var parts: [PartInfo] = []
-            for range in ranges(size, partSize: UInt64(partSize)) {
+            for range in ranges(size, partSize: part) {
                 let bytes = try await read(range)
                 parts.append(try await client.uploadPart(key, uploadId: id, partNumber: parts.count + 1,
                                                          body: UploadBody(bytes)))

@@ -137,6 +137,8 @@ final class SequentialUpload: Sendable {
                 consumed += n
             case .uploadPart(let number):
                 try await startPart(number)
+            case .tooLarge:
+                throw VFSError.tooLarge
             }
         }
         return true
@@ -374,7 +376,8 @@ final class SequentialUpload: Sendable {
             }
             return
         }
-        var starts = Array(stride(from: UInt64(0), to: size, by: Int(Self.copyPiece)))
+        let piece = try Multipart.partSize(for: size, atLeast: Self.copyPiece)
+        var starts = Array(stride(from: UInt64(0), to: size, by: Int(piece)))
         if let last = starts.last, starts.count > 1, size - last < Self.minimumPart { starts.removeLast() }
         let ranges = starts.enumerated().map { i, start in
             ByteRange(start, i + 1 < starts.count ? starts[i + 1] : size)

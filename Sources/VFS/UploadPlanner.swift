@@ -15,7 +15,7 @@ struct UploadPlanner: Sendable {
     private(set) var buffered = 0
     private(set) var partsStarted = 0
 
-    static let maxParts = 10_000
+    static let maxParts = Int(Multipart.maxParts)
 
     init(partSize: Int) {
         self.partSize = partSize
@@ -40,12 +40,17 @@ struct UploadPlanner: Sendable {
         case uploadPart(number: Int)
         /// Not at the end of what was written.
         case notSequential
+        /// Bytes past the 10,000th part, which no upload can hold (EFBIG).
+        case tooLarge
     }
 
     /// Plans a write of `count` bytes at `offset`. Each action is applied in order; a write
     /// that spans parts yields buffer/upload pairs.
     mutating func write(offset: UInt64, count: Int) -> [Action] {
         guard offset == written else { return [.notSequential] }
+        // Filling the 10,000th part (or past it): the write must fit in what is left of it.
+        let room = partsStarted + 1 < Self.maxParts ? Int.max : partsStarted < Self.maxParts ? partSize - buffered : 0
+        guard count <= room else { return [.tooLarge] }
         var actions: [Action] = []
         var left = count
         while left > 0 {

@@ -50,10 +50,11 @@ extension VFS {
             return
         }
         let options = WriteOptions(contentType: info.contentType, userMetadata: info.userMetadata)
+        let partSize = try Multipart.partSize(for: info.size, atLeast: Self.copyPartSize)
         _ = try await Multipart.upload(client, key: destination, options: options) { id in
             try await withThrowingTaskGroup(of: PartInfo.self) { group in
                 var parts: [PartInfo] = []
-                for (i, range) in Multipart.ranges(info.size, partSize: Self.copyPartSize).enumerated() {
+                for (i, range) in Multipart.ranges(info.size, partSize: partSize).enumerated() {
                     if i >= Self.copyConcurrency, let done = try await group.next() { parts.append(done) }
                     group.addTask {
                         try await self.client.uploadPartCopy(destination, uploadId: id, partNumber: i + 1, source: source,

@@ -110,6 +110,8 @@ extension VFS {
     }
 
     func resize(_ node: Inode, to size: UInt64, handle: UInt64?) async throws(VFSError) {
+        // Past OSS's largest object nothing could be stored: refused before any staging.
+        guard size <= Multipart.maxObjectSize else { throw .tooLarge }
         // A truncate of a file open for writing goes to that handle, whether or not the
         // kernel named it (ftruncate does; truncate(2) on the path does not).
         let writer = state.withLock { s in

@@ -43,4 +43,48 @@ import Testing
         let capacity = (0..<10).reduce(UInt64(0)) { $0 + 1000 * (8 << 20) << UInt64($1) }
         #expect(capacity >= 1 << 40)
     }
+
+    @Test func noByteGoesPastTheTenThousandthPart() {
+        var p = UploadPlanner(partSize: 1 << 20)
+        var offset: UInt64 = 0
+        for _ in 0..<(UploadPlanner.maxParts - 1) {
+            _ = p.write(offset: offset, count: p.partSize)
+            offset = p.written
+        }
+        #expect(p.partsStarted == 9_999)
+        // The 10,000th part takes what fits in it, and a write past it is refused whole.
+        let last = p.partSize
+        #expect(p.write(offset: offset, count: last + 1) == [.tooLarge])
+        #expect(p.written == offset)
+        #expect(p.write(offset: offset, count: last - 1) == [.buffer(count: last - 1)])
+        #expect(p.write(offset: p.written, count: 2) == [.tooLarge])
+        #expect(p.write(offset: p.written, count: 1) == [.buffer(count: 1), .uploadPart(number: 10_000)])
+        #expect(p.write(offset: p.written, count: 1) == [.tooLarge])
+        #expect(p.write(offset: p.written, count: 0) == [])
+        #expect(p.finish() == .complete(lastPart: nil))
+    }
+}
+
+@Suite struct MultipartPartSizeTests {
+    @Test func theConfiguredSizeHoldsUpToTenThousandParts() throws {
+        #expect(try Multipart.partSize(for: 0, atLeast: 8 << 20) == 8 << 20)
+        #expect(try Multipart.partSize(for: 10_000 * (8 << 20), atLeast: 8 << 20) == 8 << 20)
+    }
+
+    @Test func aLargerObjectGetsTheSmallestWholeMebibytePartsThatFit() throws {
+        let size: UInt64 = 10_000 * (8 << 20) + 1  // one byte more than 10,000 parts of 8 MiB
+        let part = try Multipart.partSize(for: size, atLeast: 8 << 20)
+        #expect(part == 9 << 20)
+        #expect(Multipart.ranges(size, partSize: part).count <= 10_000)
+        for size: UInt64 in [100 << 30, 1 << 40, 7_654_321_987_654, Multipart.maxObjectSize] {
+            let part = try Multipart.partSize(for: size, atLeast: 8 << 20)
+            #expect(part % (1 << 20) == 0 && part <= Multipart.maxPartSize)
+            #expect((size + part - 1) / part <= 10_000)
+            #expect(part - (1 << 20) < (size + 9_999) / 10_000, "not the smallest: \(part) for \(size)")
+        }
+    }
+
+    @Test func pastTheLargestObjectNothingIsPlanned() {
+        #expect(throws: VFSError.tooLarge) { try Multipart.partSize(for: Multipart.maxObjectSize + 1, atLeast: 8 << 20) }
+    }
 }

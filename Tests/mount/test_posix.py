@@ -178,6 +178,17 @@ def test_8_truncate_by_path_and_mknod(env):
         os.truncate(f, 5000)
         assert os.stat(f).st_size == 5000
         assert obj(env, "px8/f") == b"z" * 1000 + bytes(4000)
+        # Past OSS's largest object (10,000 parts of 5 GiB, 48.8 TiB): refused at once.
+        for how in ("path", "descriptor"):
+            with pytest.raises(OSError) as info:
+                if how == "path":
+                    os.truncate(f, 49 << 40)
+                else:
+                    with open(f, "r+b") as d:
+                        os.ftruncate(d.fileno(), 49 << 40)
+            assert info.value.errno == errno.EFBIG, how
+        assert os.stat(f).st_size == 5000
+        assert obj(env, "px8/f") == b"z" * 1000 + bytes(4000)
         n = os.path.join(mnt, "node")
         os.mknod(n, 0o640 | stat.S_IFREG)
         st = os.stat(n)
