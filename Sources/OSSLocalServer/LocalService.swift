@@ -90,7 +90,13 @@ public final class LocalService: Sendable {
         throw OSSError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", ec: "0000-00000005")
     }
 
+    /// OSS's longest object name, in bytes of UTF-8.
+    static let maximumKeyBytes = 1023
+
     func execute(_ op: LocalOperation, _ r: ParsedRequest, body: ReceivedBody) throws(OSSError) -> LocalResponse {
+        if r.key.utf8.count > Self.maximumKeyBytes {
+            throw OSSError(400, "InvalidObjectName", "The specified object is not valid.")
+        }
         switch op {
         case .listBuckets: return listBuckets()
         case .assumeRoleWithOIDC: return sts!.assumeRoleWithOIDC(r, body)

@@ -185,6 +185,9 @@ extension VFS {
 
     func renameDirectory(_ source: String, to destination: String) async throws {
         let keys = try await allKeys(under: source)
+        // Every key must fit under its new name before anything is copied.
+        let growth = destination.utf8.count - source.utf8.count
+        guard keys.allSatisfy({ $0.utf8.count + growth <= Self.maxKeyBytes }) else { throw VFSError.nameTooLong }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, key) in keys.enumerated() {
                 if i >= 16 { try await group.next() }

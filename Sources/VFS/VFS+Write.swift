@@ -132,6 +132,7 @@ extension VFS {
         let dir = try inode(parent)
         guard dir.kind == .directory else { throw .notDirectory }
         try Self.validName(name)
+        try Self.validKey(dir.key + name)
         return (dir, dir.key + name)
     }
 
@@ -457,6 +458,7 @@ extension VFS {
 
     public func mkdir(parent: InodeNumber, name: String, mode: UInt32) async throws(VFSError) -> Entry {
         let (dir, key) = try target(parent, name)
+        try Self.validKey(key + "/")  // the directory's marker object
         try await creatingEntry(in: dir, locking: [key, key + "/"]) { () async throws(VFSError) in
             if !writers(of: key).isEmpty { throw .exists }
             let existing = try await headIfExists(key)

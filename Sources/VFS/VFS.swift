@@ -184,11 +184,21 @@ public final class VFS: Sendable {
         if bytes.count <= 2 && bytes.allSatisfy({ $0 == UInt8(ascii: ".") }) { throw .invalidArgument }
     }
 
+    /// OSS's longest object name (UTF-8 bytes, the mount's prefix included).
+    static let maxKeyBytes = 1023
+
+    /// The key rule: a name whose key would pass 1023 bytes cannot be in the bucket, so
+    /// it is ENAMETOOLONG before any request (OSS would answer InvalidObjectName).
+    static func validKey(_ key: String) throws(VFSError) {
+        if key.utf8.count > maxKeyBytes { throw .nameTooLong }
+    }
+
     /// The answer to a lookup when it needs no request: a fresh inode, a fresh
     /// "no such file", or a name listed ahead (see ListAhead). Nil: ask OSS.
     public func cachedLookup(parent: InodeNumber, name: String) -> Result<Entry, VFSError>? {
         guard let dir = try? inode(parent), dir.kind == .directory, (try? Self.validName(name)) != nil else { return nil }
         let fileKey = dir.key + name
+        guard (try? Self.validKey(fileKey)) != nil else { return nil }
         let dirKey = fileKey + "/"
         let now = clock.now()
         let (cached, listed, load, absent): (Inode?, ListAhead.Listed?, ListAhead.Load?, Bool) = state.withLock { s in
@@ -229,6 +239,7 @@ public final class VFS: Sendable {
         try Self.validName(name)
         if let known = cachedLookup(parent: parent, name: name) { return try known.get() }
         let fileKey = dir.key + name
+        try Self.validKey(fileKey)
         let dirKey = fileKey + "/"
         if config.listAhead, let load = state.withLock({ $0.listAhead.miss(dir.key, name, now: clock.now()) }) {
             startListAhead(load)

@@ -167,6 +167,41 @@ private func contents(_ store: InMemoryObjectStore, _ key: String) async -> [UIn
         await #expect(throws: VFSError.notFound) { try await vfs.create(parent: d.attributes.ino, name: "g", mode: 0o644) }
     }
 
+    /// OSS keys are at most 1023 bytes: a name whose key would be longer is ENAMETOOLONG
+    /// before any request, for files, directory markers, lookups and the keys a
+    /// directory rename would give its children; a key of exactly 1023 bytes works.
+    @Test func namesWhoseKeysPassOSSsLongestAreRefused() async throws {
+        let store = InMemoryObjectStore()
+        let vfs = writable(store)
+        var parent: InodeNumber = 1, path = ""
+        for level in 0..<4 {  // four directories: a key of 4 x 201 = 804 bytes
+            let name = String(repeating: Character(String(level)), count: 200)
+            parent = try await vfs.mkdir(parent: parent, name: name, mode: 0o755).attributes.ino
+            path += name + "/"
+        }
+        let fits = String(repeating: "f", count: 1023 - path.utf8.count)
+        let (_, h) = try await vfs.create(parent: parent, name: fits, mode: 0o644)
+        try await vfs.flush(h)
+        await vfs.release(h)
+        #expect(try await store.headObject(path + fits, ifMatch: nil).size == 0)
+        _ = try await vfs.lookup(parent: parent, name: fits)
+        let tooLong = fits + "f"
+        await #expect(throws: VFSError.nameTooLong) { try await vfs.create(parent: parent, name: tooLong, mode: 0o644) }
+        await #expect(throws: VFSError.nameTooLong) { try await vfs.lookup(parent: parent, name: tooLong) }
+        // A directory's marker is its key and a "/": one byte less for its name.
+        await #expect(throws: VFSError.nameTooLong) {
+            try await vfs.mkdir(parent: parent, name: String(fits.dropLast()) + "é", mode: 0o755)
+        }
+        _ = try await vfs.mkdir(parent: parent, name: String(fits.dropLast()), mode: 0o755)
+        // Renamed to a longer name, the first directory's deepest file would pass 1023 bytes.
+        let first = String(repeating: "0", count: 200)
+        await #expect(throws: VFSError.nameTooLong) {
+            try await vfs.rename(parent: 1, name: first, newParent: 1, newName: first + "x", noReplace: false, exchange: false)
+        }
+        #expect(try await store.headObject(path + fits, ifMatch: nil).size == 0)
+        #expect(try await vfs.lookup(parent: 1, name: first).attributes.kind == .directory)
+    }
+
     @Test func aRemovedFileStaysReadableForItsReaders() async throws {
         let store = InMemoryObjectStore()
         let bytes = (0..<100_000).map { UInt8($0 % 251) }

@@ -55,6 +55,16 @@ def test_odd_keys_round_trip(client, key):
     assert len(listed) == 6 and all(k.startswith(key + "/") for k in listed)
 
 
+def test_a_key_over_1023_bytes_is_refused(client, key):
+    longest = key + "/" + "é" * ((1023 - len(key.encode()) - 1) // 2)
+    longest += "k" * (1023 - len(longest.encode()))
+    assert len(longest.encode()) == 1023
+    client.put(longest, b"x")
+    assert client.get(longest) == b"x"
+    expect_error("InvalidObjectName", client.put, longest + "k", b"y")
+    expect_error("InvalidObjectName", client.get, longest + "k")
+
+
 def test_missing_objects(client, key):
     expect_error("NoSuchKey", client.get, key + "-missing")
     e = None

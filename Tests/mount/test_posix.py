@@ -201,6 +201,28 @@ def test_8_truncate_by_path_and_mknod(env):
     assert not exists(env, "px8/fifo")
 
 
+def test_8b_names_past_the_longest_key_get_enametoolong(env):
+    """OSS keys are at most 1023 bytes (osslocal refuses longer ones as OSS does): a
+    name that would pass that is "File name too long", not an I/O error."""
+    levels = ["d" * 200] * 4
+    with env.mounted("pxk/") as mnt:
+        deep = os.path.join(mnt, *levels)
+        os.makedirs(deep)
+        fits = "f" * (1023 - len("pxk/") - 4 * 201)
+        with open(os.path.join(deep, fits), "wb") as f:
+            f.write(b"ok")
+        assert obj(env, "pxk/" + "/".join(levels) + "/" + fits) == b"ok"
+        for op in (lambda p: open(p, "wb").close(), os.mkdir, os.stat):
+            with pytest.raises(OSError) as info:
+                op(os.path.join(deep, fits + "x"))
+            assert info.value.errno == errno.ENAMETOOLONG, op
+        # A directory's marker is its key and a "/": a name as long as `fits` is one too many.
+        r = subprocess.run(["mkdir", "-p", os.path.join(deep, "x" * len(fits), "y")], capture_output=True, text=True)
+        assert r.returncode != 0 and "File name too long" in r.stderr, r.stderr
+    assert sorted(o.key for o in oss2.ObjectIterator(env.bucket, prefix="pxk/")) == [
+        "pxk/" + "/".join(levels[:i]) + "/" for i in range(1, 5)] + ["pxk/" + "/".join(levels) + "/" + fits]
+
+
 def test_9_symlink_to_a_missing_target(env):
     with env.mounted("px9/") as mnt:
         sub = os.path.join(mnt, "d")
