@@ -95,7 +95,7 @@ public final class LocalService: Sendable {
 
     func execute(_ op: LocalOperation, _ r: ParsedRequest, body: ReceivedBody) throws(OSSError) -> LocalResponse {
         if r.key.utf8.count > Self.maximumKeyBytes {
-            throw OSSError(400, "InvalidObjectName", "The specified object is not valid.")
+            throw OSSError(400, "InvalidObjectName", "The Length of Object name must be less than 1024")
         }
         switch op {
         case .listBuckets: return listBuckets()

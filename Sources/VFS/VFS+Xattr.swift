@@ -21,6 +21,13 @@ extension VFS {
             .addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
     }
 
+    /// OSS's bound on an object's user metadata: the x-oss-meta-* names and values together.
+    static let maxUserMetadataBytes = 8 << 10
+
+    static func userMetadataBytes(_ meta: [String: String]) -> Int {
+        meta.reduce(0) { $0 + "x-oss-meta-".utf8.count + $1.key.utf8.count + $1.value.utf8.count }
+    }
+
     /// The object that carries a file's or directory's metadata (a directory's marker).
     func metadataKey(_ ino: InodeNumber) throws(VFSError) -> String {
         let node = try inode(ino)
@@ -91,6 +98,9 @@ extension VFS {
             try change(&attrs)
             var meta = info.userMetadata
             meta["xattr"] = Self.encodeXattrs(attrs)
+            // OSS refuses 8 KB or more of user metadata (EC 0011-00000002): ENOSPC, as a
+            // local file system says when an inode's attribute space is full.
+            guard Self.userMetadataBytes(meta) < Self.maxUserMetadataBytes else { throw .noSpace }
             do {
                 let result = try await client.copyObject(
                     from: info.key, to: info.key,

@@ -240,6 +240,13 @@ def test_user_xattrs_round_trip_and_persist(env):
         got = subprocess.run(["getfattr", "-n", "user.label", "--only-values", path], check=True,
                              capture_output=True).stdout
         assert got == b"cats and dogs"
+        # OSS holds under 8 KB of user metadata per object: a value that would pass it is
+        # ENOSPC (as a full inode's attribute space on a local disk), and nothing changes.
+        with pytest.raises(OSError) as info:
+            os.setxattr(path, "user.big", os.urandom(6000))
+        assert info.value.errno == errno.ENOSPC
+        assert "user.big" not in os.listxattr(path)
+        os.setxattr(path, "user.fits", os.urandom(4000))
     with env.mounted("w-xattr/") as mnt:
         assert os.getxattr(os.path.join(mnt, "f.txt"), "user.origin") == b"dataset-v2"
         assert os.getxattr(os.path.join(mnt, "f.txt"), "user.label") == b"cats and dogs"
