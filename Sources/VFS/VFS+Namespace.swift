@@ -221,6 +221,7 @@ extension VFS {
     public func symlink(target: String, parent: InodeNumber, name: String) async throws(VFSError) -> Entry {
         let (dir, key) = try self.target(parent, name)
         let targetKey = Self.targetKey(target, linkDirectory: dir.key)
+        try Self.validKey(targetKey)  // the target is a key too
         let result = try await creatingEntry(in: dir, locking: [key]) { () async throws(VFSError) -> WriteResult in
             if (try? await child(parent, name)) != nil { throw .exists }
             do {

@@ -193,6 +193,9 @@ private func contents(_ store: InMemoryObjectStore, _ key: String) async -> [UIn
             try await vfs.mkdir(parent: parent, name: String(fits.dropLast()) + "é", mode: 0o755)
         }
         _ = try await vfs.mkdir(parent: parent, name: String(fits.dropLast()), mode: 0o755)
+        // A link's target is a key as well.
+        await #expect(throws: VFSError.nameTooLong) { try await vfs.symlink(target: tooLong, parent: parent, name: "l") }
+        _ = try await vfs.symlink(target: fits, parent: parent, name: "l")
         // Renamed to a longer name, the first directory's deepest file would pass 1023 bytes.
         let first = String(repeating: "0", count: 200)
         await #expect(throws: VFSError.nameTooLong) {
