@@ -7,6 +7,15 @@ import Glibc
 #endif
 
 enum FuseOperations {
+    /// A name (or link target) from the kernel as a String, or nil with EILSEQ replied when
+    /// its bytes are not UTF-8: OSS keys are UTF-8, and a repaired copy (U+FFFD for each bad
+    /// byte) would make different names one key, so a second file would replace the first.
+    static func name(_ req: OpaquePointer?, _ bytes: UnsafePointer<CChar>?) -> String? {
+        if let s = String(validatingCString: bytes!) { return s }
+        fuse_reply_err(req, EILSEQ)
+        return nil
+    }
+
     static func context(_ req: OpaquePointer?) -> FuseContext {
         // Safety: the session was created with an unretained FuseContext that the
         // FuseSession keeps alive for as long as requests can arrive.
@@ -46,7 +55,7 @@ enum FuseOperations {
             conn.pointee.want &= ~UInt32(FUSE_CAP_READDIRPLUS_AUTO)
         }
         ops.lookup = { req, parent, name in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             switch FuseOperations.context(req).filesystem.cachedLookup(parent: parent, name: n) {
             case .success(let e)?: FuseRequest(req!).entry(e)
             case .failure(let e)?: FuseRequest(req!).error(e.errno)
@@ -131,7 +140,7 @@ enum FuseOperations {
             FuseOperations.serve(req) { r, fs in r.statfs(await fs.statfs(ino)) }
         }
         ops.create = { req, parent, name, mode, fi in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             let flags = fi!.pointee.flags
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 let (e, o) = try await fs.create(parent: parent, name: n, mode: UInt32(mode), flags: flags)
@@ -195,39 +204,39 @@ enum FuseOperations {
             }
         }
         ops.mkdir = { req, parent, name, mode in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in r.entry(try await fs.mkdir(parent: parent, name: n, mode: UInt32(mode))) }
         }
         ops.unlink = { req, parent, name in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 try await fs.unlink(parent: parent, name: n)
                 r.error(0)
             }
         }
         ops.rmdir = { req, parent, name in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 try await fs.rmdir(parent: parent, name: n)
                 r.error(0)
             }
         }
         ops.symlink = { req, link, parent, name in
-            let target = String(cString: link!)
-            let n = String(cString: name!)
+            guard let target = FuseOperations.name(req, link) else { return }
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 r.entry(try await fs.symlink(target: target, parent: parent, name: n))
             }
         }
         ops.rename = { req, parent, name, newParent, newName, flags in
-            let (a, b) = (String(cString: name!), String(cString: newName!))
+            guard let a = FuseOperations.name(req, name), let b = FuseOperations.name(req, newName) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 try await fs.rename(parent: parent, name: a, newParent: newParent, newName: b, flags: flags)
                 r.error(0)
             }
         }
         ops.setxattr = { req, ino, name, value, size, flags in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             let v = [UInt8](UnsafeRawBufferPointer(start: value, count: size))
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 try await fs.setxattr(ino, name: n, value: v, flags: flags)
@@ -235,7 +244,7 @@ enum FuseOperations {
             }
         }
         ops.getxattr = { req, ino, name, size in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             if let e = FuseOperations.context(req).filesystem.immediateXattrError(ino, name: n) {
                 FuseRequest(req!).error(e.errno)
                 return
@@ -249,7 +258,7 @@ enum FuseOperations {
             }
         }
         ops.removexattr = { req, ino, name in
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 try await fs.removexattr(ino, name: n)
                 r.error(0)
@@ -261,7 +270,7 @@ enum FuseOperations {
                 fuse_reply_err(req, ENOTSUP)
                 return
             }
-            let n = String(cString: name!)
+            guard let n = FuseOperations.name(req, name) else { return }
             FuseOperations.serve(req) { r, fs throws(FuseError) in
                 r.entry(try await fs.mknod(parent: parent, name: n, mode: UInt32(mode) & 0o7777))
             }

@@ -154,7 +154,8 @@ enum PeerOptions {
             "use_sse", "use_rrs", "ahbe_conf", "requester_pays", "enable_content_md5", "enable_unsigned_payload")
         add(.ossfs1, .ignored("not supported"), "public_bucket", "cloudbox_id", "credlib", "credlib_opts",
             "use_session_token", "servicepath", "upload_traffic_limit", "download_traffic_limit", "cipher_suites",
-            "symlink_in_meta", "use_wtf8", "mp_umask", "bucket", "instance_name")
+            "symlink_in_meta", "mp_umask", "bucket", "instance_name")
+        add(.ossfs1, .ignored("names must be UTF-8, as OSS keys are; others get EILSEQ"), "use_wtf8")
         add(.ossfs1, .ignored("logging switches of ossfs 1.x"), "curldbg", "no_time_stamp_msg", "noua",
             "set_check_cache_sigusr1", "nodnscache", "nosscache", "skip_clean_statcache_on_ro_flush")
         add(.jindo, .ignored("ossmount has one attr_timeout and entry_timeout for the kernel and its cache"),

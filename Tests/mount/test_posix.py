@@ -223,6 +223,27 @@ def test_8b_names_past_the_longest_key_get_enametoolong(env):
         "pxk/" + "/".join(levels[:i]) + "/" for i in range(1, 5)] + ["pxk/" + "/".join(levels) + "/" + fits]
 
 
+def test_8c_names_that_are_not_utf8_are_refused_not_merged(env):
+    """OSS keys are UTF-8. Names in another encoding (an old Latin-1 tarball) used to be
+    repaired to U+FFFD, so b"caf\xe9" and b"caf\xe8" were one key and the second write
+    replaced the first; now each is EILSEQ and nothing is stored under them."""
+    with env.mounted("pxu/") as mnt:
+        m = mnt.encode()
+        with open(m + b"/ok", "wb") as f:
+            f.write(b"kept")
+        for name in (b"caf\xe9", b"caf\xe8", b"\xff\xfe"):
+            for op in (lambda p: open(p, "wb"), os.mkdir, os.stat, lambda p: os.rename(m + b"/ok", p),
+                       lambda p: os.symlink(b"ok", p), lambda p: os.symlink(p, m + b"/link")):
+                with pytest.raises(OSError) as info:
+                    op(m + b"/" + name)
+                assert info.value.errno == errno.EILSEQ, (name, op)
+        assert os.listdir(m) == [b"ok"]
+        assert open(m + b"/ok", "rb").read() == b"kept"
+        r = subprocess.run(["touch", m + b"/caf\xe9"], capture_output=True)
+        assert r.returncode != 0 and b"Invalid or incomplete multibyte" in r.stderr, r.stderr
+    assert [o.key for o in oss2.ObjectIterator(env.bucket, prefix="pxu/")] == ["pxu/ok"]
+
+
 def test_9_symlink_to_a_missing_target(env):
     with env.mounted("px9/") as mnt:
         sub = os.path.join(mnt, "d")
