@@ -97,6 +97,9 @@ public final class LocalService: Sendable {
         if r.key.utf8.count > Self.maximumKeyBytes {
             throw OSSError(400, "InvalidObjectName", "The Length of Object name must be less than 1024")
         }
+        if r.key.utf8.first == UInt8(ascii: "\\") {
+            throw OSSError(400, "InvalidObjectName", "The specified object is not valid.")
+        }
         switch op {
         case .listBuckets: return listBuckets()
         case .assumeRoleWithOIDC: return sts!.assumeRoleWithOIDC(r, body)

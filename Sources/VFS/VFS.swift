@@ -187,10 +187,12 @@ public final class VFS: Sendable {
     /// OSS's longest object name (UTF-8 bytes, the mount's prefix included).
     static let maxKeyBytes = 1023
 
-    /// The key rule: a name whose key would pass 1023 bytes cannot be in the bucket, so
-    /// it is ENAMETOOLONG before any request (OSS would answer InvalidObjectName).
+    /// The key rule: a key past 1023 bytes, or (a name at the top of an unprefixed mount)
+    /// one starting with a backslash, cannot be in the bucket, so it is ENAMETOOLONG or
+    /// EINVAL before any request (OSS would answer InvalidObjectName).
     static func validKey(_ key: String) throws(VFSError) {
         if key.utf8.count > maxKeyBytes { throw .nameTooLong }
+        if key.utf8.first == UInt8(ascii: "\\") { throw .invalidArgument }
     }
 
     /// The answer to a lookup when it needs no request: a fresh inode, a fresh

@@ -219,6 +219,16 @@ def test_8b_names_past_the_longest_key_get_enametoolong(env):
         # A directory's marker is its key and a "/": a name as long as `fits` is one too many.
         r = subprocess.run(["mkdir", "-p", os.path.join(deep, "x" * len(fits), "y")], capture_output=True, text=True)
         assert r.returncode != 0 and "File name too long" in r.stderr, r.stderr
+    # OSS refuses keys that start with a backslash: at the top of a whole-bucket mount
+    # such a name is EINVAL, one level down it is an ordinary key.
+    with env.mounted("") as mnt:
+        with pytest.raises(OSError) as info:
+            open(os.path.join(mnt, "\\top"), "wb")
+        assert info.value.errno == errno.EINVAL
+        with open(os.path.join(mnt, "pxk", "\\inner"), "wb") as f:
+            f.write(b"in")
+    assert obj(env, "pxk/\\inner") == b"in"
+    env.bucket.delete_object("pxk/\\inner")
     assert sorted(o.key for o in oss2.ObjectIterator(env.bucket, prefix="pxk/")) == [
         "pxk/" + "/".join(levels[:i]) + "/" for i in range(1, 5)] + ["pxk/" + "/".join(levels) + "/" + fits]
 
