@@ -357,7 +357,8 @@ public final class VFS: Sendable {
 
     /// OSS symlink targets are full keys; a path relative to the link reads the same in the mount.
     static func relativeTarget(_ target: String, linkKey: String, prefix: String) -> String {
-        guard target.hasBytePrefix(prefix) else { return target }
+        // An absolute path (no key starts with "/") is the link's own text, kept as it was.
+        guard !target.hasPrefix("/"), target.hasBytePrefix(prefix) else { return target }
         let targetParts = target.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false)
         let linkDir = linkKey.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false).dropLast()
         var common = 0

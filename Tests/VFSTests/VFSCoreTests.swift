@@ -238,5 +238,9 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
         #expect(VFS.relativeTarget("data/a/b.txt", linkKey: "data/a/link", prefix: "data/") == "b.txt")
         #expect(VFS.relativeTarget("data/x/y.txt", linkKey: "data/a/b/link", prefix: "data/") == "../../x/y.txt")
         #expect(VFS.relativeTarget("other/z", linkKey: "data/link", prefix: "data/") == "other/z")
+        // An absolute target stays as written, on a whole-bucket mount (empty prefix) too.
+        #expect(VFS.relativeTarget("/etc/hosts", linkKey: "d/e/link", prefix: "") == "/etc/hosts")
+        #expect(VFS.relativeTarget("/etc/hosts", linkKey: "data/link", prefix: "data/") == "/etc/hosts")
+        #expect(VFS.relativeTarget("x/y", linkKey: "d/e/link", prefix: "") == "../../x/y")
     }
 }

@@ -272,6 +272,18 @@ def test_9_symlink_to_a_missing_target(env):
         sh(f"rm -r '{sub}'")
         assert not os.path.exists(sub)
     assert [o.key for o in oss2.ObjectIteratorV2(env.bucket, prefix="px9/")] == []
+    # Absolute targets read back as written, also on a whole-bucket mount, and after the
+    # link's directory is renamed.
+    with env.mounted("") as mnt:
+        sub = os.path.join(mnt, "px9", "abs", "deeper")
+        os.makedirs(sub)
+        for i, target in enumerate(["/etc/hosts", "/", "../rel", "/tmp/../x"]):
+            os.symlink(target, os.path.join(sub, f"l{i}"))
+        os.rename(os.path.join(mnt, "px9", "abs"), os.path.join(mnt, "px9", "moved"))
+        moved = os.path.join(mnt, "px9", "moved", "deeper")
+        assert [os.readlink(os.path.join(moved, f"l{i}")) for i in range(4)] == ["/etc/hosts", "/", "../rel", "/tmp/../x"]
+        assert open(os.path.join(moved, "l0")).read() == open("/etc/hosts").read()
+        sh(f"rm -r '{os.path.join(mnt, 'px9')}'")
 
 
 def test_10_one_name_length_rule(env):
