@@ -33,12 +33,12 @@ extension VFS {
         if info.type == .appendable { return try await rewriteAppendable(info, to: destination) }
         if info.size <= Self.singleCopyLimit || info.type == .symlink {
             if info.type == .symlink {
-                // The link keeps its text (as rename(2) keeps it): a target under the mount is
-                // resolved again from the link's new directory.
+                // The link keeps its text (as rename(2) keeps it): a relative target is resolved
+                // again from the link's new directory; an absolute one stays as it is.
                 let link = try await client.getSymlink(source)
                 var target = link.target
-                if target.hasBytePrefix(config.prefix) {
-                    let text = Self.relativeTarget(target, linkKey: source, prefix: config.prefix)
+                if !target.hasPrefix("/") {
+                    let text = Self.relativeTarget(target, linkKey: source)
                     let directory = destination.lastIndex(of: "/").map { String(destination[...$0]) } ?? ""
                     target = Self.targetKey(text, linkDirectory: directory)
                 }

@@ -348,19 +348,22 @@ public final class VFS: Sendable {
         guard node.kind == .symlink else { throw .invalidArgument }
         do {
             let target = try await client.getSymlink(node.key).target
-            // Targets are keys; show them relative to the link's directory when they share the mount.
-            return Self.relativeTarget(target, linkKey: node.key, prefix: config.prefix)
+            // Targets are keys; shown relative to the link's directory.
+            return Self.relativeTarget(target, linkKey: node.key)
         } catch {
             throw VFSError(error)
         }
     }
 
-    /// OSS symlink targets are full keys; a path relative to the link reads the same in the mount.
-    static func relativeTarget(_ target: String, linkKey: String, prefix: String) -> String {
+    /// OSS symlink targets are full keys; a path relative to the link reads the same in the
+    /// mount. A key outside a prefix mount climbs out of it ("../other/z" from "data/link"),
+    /// as the `ln -s ../other/z` that made it wrote it. `prefix` is not needed for that: the
+    /// path between two keys is the same with or without the parts they share.
+    static func relativeTarget(_ target: String, linkKey: String) -> String {
         // An absolute path (no key starts with "/") is the link's own text, kept as it was.
-        guard !target.hasPrefix("/"), target.hasBytePrefix(prefix) else { return target }
-        let targetParts = target.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false)
-        let linkDir = linkKey.droppingBytePrefix(prefix).split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        guard !target.hasPrefix("/") else { return target }
+        let targetParts = target.split(separator: "/", omittingEmptySubsequences: false)
+        let linkDir = linkKey.split(separator: "/", omittingEmptySubsequences: false).dropLast()
         var common = 0
         while common < linkDir.count && common < targetParts.count - 1 && linkDir[common] == targetParts[common] {
             common += 1

@@ -284,6 +284,16 @@ def test_9_symlink_to_a_missing_target(env):
         assert [os.readlink(os.path.join(moved, f"l{i}")) for i in range(4)] == ["/etc/hosts", "/", "../rel", "/tmp/../x"]
         assert open(os.path.join(moved, "l0")).read() == open("/etc/hosts").read()
         sh(f"rm -r '{os.path.join(mnt, 'px9')}'")
+    # On a prefix mount a target above the prefix reads back as written (it was shown as
+    # the bare key, which resolved inside the mount), and keeps its text when renamed.
+    with env.mounted("px9/") as mnt:
+        os.mkdir(os.path.join(mnt, "d"))
+        os.symlink("../outside/f", os.path.join(mnt, "up"))
+        assert os.readlink(os.path.join(mnt, "up")) == "../outside/f"
+        os.rename(os.path.join(mnt, "up"), os.path.join(mnt, "d", "up"))
+        assert os.readlink(os.path.join(mnt, "d", "up")) == "../outside/f"
+        os.unlink(os.path.join(mnt, "d", "up"))
+        os.rmdir(os.path.join(mnt, "d"))
 
 
 def test_10_one_name_length_rule(env):
