@@ -245,7 +245,8 @@ extension VFS {
         var parts = linkDirectory.split(separator: "/").map(String.init)
         for p in target.split(separator: "/", omittingEmptySubsequences: true) {
             if p == "." { continue }
-            if p == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            // Above the bucket's root the ".." stays: the link's text points out of the mount.
+            if p == "..", let last = parts.last, last != ".." { parts.removeLast(); continue }
             parts.append(String(p))
         }
         return parts.joined(separator: "/")

@@ -244,5 +244,11 @@ func errorOf(_ body: () async throws -> Void) async -> VFSError? {
         // An absolute target stays as written.
         #expect(VFS.relativeTarget("/etc/hosts", linkKey: "d/e/link") == "/etc/hosts")
         #expect(VFS.relativeTarget("/", linkKey: "link") == "/")
+        // Above the bucket's root a relative target keeps its ".." both ways.
+        #expect(VFS.targetKey("../../x", linkDirectory: "d/") == "../x")
+        #expect(VFS.relativeTarget("../x", linkKey: "d/link") == "../../x")
+        #expect(VFS.targetKey("../x", linkDirectory: "") == "../x")
+        #expect(VFS.relativeTarget("../x", linkKey: "link") == "../x")
+        #expect(VFS.targetKey("a/../../b/./c", linkDirectory: "p/q/") == "p/b/c")
     }
 }
