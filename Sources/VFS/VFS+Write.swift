@@ -132,8 +132,9 @@ extension VFS {
         let dir = try inode(parent)
         guard dir.kind == .directory else { throw .notDirectory }
         try Self.validName(name)
-        try Self.validKey(dir.key + name)
-        return (dir, dir.key + name)
+        let key = dir.key + name
+        try Self.validKey(key)
+        return (dir, key)
     }
 
     /// Runs `body`, which creates an entry in `dir`, with the entry counted as a child of
